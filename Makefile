@@ -1,0 +1,58 @@
+# Two commands matter: `make demo` and `make test`. Everything else is for developers.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# The venv is rebuilt whenever requirements.txt changes.
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt 2>/dev/null | sha1sum | cut -c1-12)
+
+# Deployment values for the flex-template build (see README "Deploy").
+PROJECT ?= $(shell gcloud config get-value project 2>/dev/null)
+REGION ?= europe-west1
+BUCKET ?= $(PROJECT)-ecommerce-analytics
+REPOSITORY ?= ecommerce-analytics
+IMAGE_TAG ?= latest
+
+.PHONY: help venv test lint demo bench report schemas templates clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+venv: $(STAMP) ## Create or refresh .venv from the pinned requirements
+
+lint: venv ## ruff check and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: venv ## Lint, then run the whole test suite (starts and stops its own emulators)
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest
+
+demo: venv ## Run the whole self-healing system locally, with injected failures
+	$(PY) -m localdev.demo
+
+bench: venv ## Benchmarks: pipeline cost per event, relauncher latency, orchestration cost
+	$(PY) -m bench
+
+report: venv ## Render the insights HTML report from the views (against a running or fresh local stack)
+	$(PY) -m localdev.report
+
+schemas: venv ## Regenerate terraform/schemas/*.json from the event contracts
+	$(PY) -m pipelines.tables --write terraform/schemas
+
+templates: ## Build and upload both flex templates (needs gcloud auth and PROJECT)
+	@for p in orders shipping; do \
+	  gcloud builds submit --project=$(PROJECT) --region=$(REGION) \
+	    --config=pipelines/cloudbuild.yaml \
+	    --substitutions=_PIPELINE=$$p,_REGION=$(REGION),_REPOSITORY=$(REPOSITORY),_BUCKET=$(BUCKET),_TAG=$(IMAGE_TAG) . || exit 1; \
+	done
+
+clean: ## Remove the venv and caches
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build

@@ -1,0 +1,105 @@
+"""Loader for the project's one source of truth, ``config/``.
+
+Names (dataset, tables, topics, subscriptions, job-name prefixes) and the
+relaunch policy live in ``config/system.json``; the per-pipeline flex-template
+launch parameters live in ``config/launch_parameters.json.tftpl``.  Terraform
+renders the same template with ``templatefile()``; :func:`render_launch_parameters`
+renders it here for the local stack and the tests, so the Workflows first
+launch, the relauncher and the local Dataflow stand-in all launch from one spec.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import string
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping
+
+CONFIG_DIR = Path(os.environ.get("ANALYTICS_CONFIG_DIR", Path(__file__).resolve().parents[1] / "config"))
+SYSTEM_FILE = CONFIG_DIR / "system.json"
+LAUNCH_TEMPLATE_FILE = CONFIG_DIR / "launch_parameters.json.tftpl"
+
+
+@lru_cache(maxsize=1)
+def system() -> dict[str, Any]:
+    """The parsed ``config/system.json``."""
+    return json.loads(SYSTEM_FILE.read_text())
+
+
+def pipeline_names() -> list[str]:
+    return sorted(system()["pipelines"])
+
+
+def table_name(logical: str) -> str:
+    """BigQuery table name for a logical table key (``orders``, ``dead_letter`` ...)."""
+    return system()["bigquery"]["tables"][logical]
+
+
+def dataset() -> str:
+    return system()["bigquery"]["dataset"]
+
+
+def template_variables(deployment: Mapping[str, Any]) -> dict[str, Any]:
+    """All variables the launch template needs: deployment values plus names from system.json.
+
+    ``deployment`` holds what differs per installation: ``project``, ``bucket``,
+    ``worker_service_account``, ``subnetwork``, ``max_workers``, ``window_seconds``,
+    ``allowed_lateness_seconds``, ``orders_image``, ``shipping_image`` and
+    optionally ``dataset``.  Terraform passes the same keys (see terraform/locals.tf).
+    """
+    cfg = system()
+    names: dict[str, Any] = {
+        "dataset": cfg["bigquery"]["dataset"],
+        "managed_label_key": cfg["managed_label"]["key"],
+        "managed_label_value": cfg["managed_label"]["value"],
+    }
+    for name, pipeline in cfg["pipelines"].items():
+        names[f"{name}_subscription"] = pipeline["subscription"]
+    return {**names, **deployment}
+
+
+def template_placeholders() -> set[str]:
+    """Placeholder names used in the launch template (for wiring tests)."""
+    text = LAUNCH_TEMPLATE_FILE.read_text()
+    return {m.group("braced") for m in string.Template.pattern.finditer(text) if m.group("braced")}
+
+
+def render_launch_parameters(deployment: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Render the launch template: ``{pipeline: launchParameter-without-jobName}`` (REST JSON)."""
+    text = LAUNCH_TEMPLATE_FILE.read_text()
+    return json.loads(string.Template(text).substitute(template_variables(deployment)))
+
+
+def job_name(pipeline: str, attempt: int) -> str:
+    """Deterministic Dataflow job name for one launch attempt, e.g. ``orders-analytics-a3``."""
+    return f"{system()['pipelines'][pipeline]['job_name_prefix']}-a{attempt}"
+
+
+def relauncher_settings(deployment: Mapping[str, Any], *, project: str, region: str) -> dict[str, Any]:
+    """The relauncher's whole configuration, passed to it as the ``RELAUNCHER_CONFIG`` env var.
+
+    The function is deployed from ``functions/relauncher`` alone, so it cannot
+    import this module; terraform builds the identical structure in HCL
+    (``local.relauncher_config``) and a wiring test compares the two.
+    """
+    cfg = system()
+    launch = render_launch_parameters({"project": project, **deployment})
+    return {
+        "project": project,
+        "region": region,
+        "collection": cfg["firestore"]["collection"],
+        "managed_label": dict(cfg["managed_label"]),
+        "exhausted_log_message": cfg["relauncher"]["exhausted_log_message"],
+        "pipelines": {
+            name: {
+                "job_name_prefix": p["job_name_prefix"],
+                "max_retries": p["relaunch"]["max_retries"],
+                "relaunch_on": list(p["relaunch"]["relaunch_on"]),
+                "healthy_period_seconds": p["relaunch"]["healthy_period_seconds"],
+                "launch_parameter": launch[name],
+            }
+            for name, p in sorted(cfg["pipelines"].items())
+        },
+    }
