@@ -18,9 +18,9 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 DUCKDB_VERSION = "v1.5.5"
 
@@ -42,7 +42,7 @@ class ManagedProcess:
     log_path: Path | None = None
     proc: subprocess.Popen | None = field(default=None, init=False)
 
-    def start(self) -> "ManagedProcess":
+    def start(self) -> ManagedProcess:
         if self.log_path is None:
             self.log_path = Path(tempfile.mkstemp(prefix=f"{self.name}-", suffix=".log")[1])
         log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the child
@@ -66,10 +66,8 @@ class ManagedProcess:
             return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            pass
         # The group may outlive its leader (gcloud's Java child): always sweep it.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
@@ -125,7 +123,16 @@ def start_pubsub(project: str, timeout: float = 60) -> Emulator:
     port = free_port()
     proc = ManagedProcess(
         "pubsub-emulator",
-        ["gcloud", "beta", "emulators", "pubsub", "start", f"--host-port=127.0.0.1:{port}", f"--project={project}", "--quiet"],
+        [
+            "gcloud",
+            "beta",
+            "emulators",
+            "pubsub",
+            "start",
+            f"--host-port=127.0.0.1:{port}",
+            f"--project={project}",
+            "--quiet",
+        ],
     ).start()
     _wait_http(f"http://127.0.0.1:{port}/v1/projects/{project}/topics", proc, timeout)
     return Emulator("pubsub", f"127.0.0.1:{port}", proc)
@@ -135,7 +142,15 @@ def start_firestore(project: str, timeout: float = 60) -> Emulator:
     port = free_port()
     proc = ManagedProcess(
         "firestore-emulator",
-        ["gcloud", "emulators", "firestore", "start", f"--host-port=127.0.0.1:{port}", f"--project={project}", "--quiet"],
+        [
+            "gcloud",
+            "emulators",
+            "firestore",
+            "start",
+            f"--host-port=127.0.0.1:{port}",
+            f"--project={project}",
+            "--quiet",
+        ],
     ).start()
     _wait_http(f"http://127.0.0.1:{port}/", proc, timeout)
     return Emulator("firestore", f"127.0.0.1:{port}", proc)
@@ -160,7 +175,18 @@ def start_bigquery(project: str, timeout: float = 60) -> Emulator:
     exe = Path(sys.executable).with_name("bqemulator")
     proc = ManagedProcess(
         "bigquery-emulator",
-        [str(exe), "start", "--rest-port", str(rest), "--grpc-port", str(grpc), "--project", project, "--log-level", "warning"],
+        [
+            str(exe),
+            "start",
+            "--rest-port",
+            str(rest),
+            "--grpc-port",
+            str(grpc),
+            "--project",
+            project,
+            "--log-level",
+            "warning",
+        ],
     ).start()
     _wait_http(f"http://127.0.0.1:{rest}/bigquery/v2/projects/{project}/datasets", proc, timeout)
     return Emulator("bigquery", f"127.0.0.1:{rest}", proc)

@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import os
 import string
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 CONFIG_DIR = Path(os.environ.get("ANALYTICS_CONFIG_DIR", Path(__file__).resolve().parents[1] / "config"))
 SYSTEM_FILE = CONFIG_DIR / "system.json"
