@@ -41,8 +41,8 @@ demo: venv ## Run the whole self-healing system locally, with injected failures
 bench: venv ## Benchmarks: pipeline cost per event, relauncher latency, orchestration cost
 	$(PY) -m bench
 
-report: venv ## Render the insights HTML report from the views (against a running or fresh local stack)
-	$(PY) -m localdev.report
+report: venv ## Render the insights HTML report from the views (local sample data unless PROJECT= is given)
+	$(PY) -m insights.report
 
 schemas: venv ## Regenerate terraform/schemas/*.json from the event contracts
 	$(PY) -m pipelines.tables --write terraform/schemas
