@@ -250,6 +250,7 @@ def generate(
         wh = rng.choice(sorted(WAREHOUSES))
         to_ship_h, transit_h = CARRIERS[carrier]
         sid = "S" + order["order_id"][1:]
+        promised = t0.date() + timedelta(days=rng.choice([1, 2, 2, 3]))  # express .. standard
         t = t0 + timedelta(minutes=rng.randint(5, 90))
         steps = [
             ("CREATED", 0.0),
@@ -268,7 +269,9 @@ def generate(
                 status = "EXCEPTION"
             elif status == "DELIVERED" and fate > 0.97:
                 status = "RETURNED"
-            event = shipment_event(sid, order, status, t, carrier=carrier, warehouse_id=wh)
+            event = shipment_event(
+                sid, order, status, t, carrier=carrier, warehouse_id=wh, promised_delivery_date=promised
+            )
             late = status == "DELIVERED" and t.date() > date.fromisoformat(event["promised_delivery_date"])
             emit("shipping", event, t, "late_delivery" if late else None)
             if status in ("EXCEPTION", "RETURNED"):
