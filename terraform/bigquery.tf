@@ -1,0 +1,81 @@
+locals {
+  # Written by `make schemas` from pipelines/tables.py: the tables the pipelines write, with
+  # their partitioning and clustering, keyed by logical name (as in system.json).
+  tables = jsondecode(file("${path.module}/schemas/tables.json"))
+
+  # Insight views: deduplicated base views first, then the insights built on them.
+  base_views    = fileset("${path.module}/../views/base", "*.sql")
+  insight_views = fileset("${path.module}/../views/insights", "*.sql")
+  view_variables = {
+    project = var.project_id
+    dataset = local.system.bigquery.dataset
+  }
+}
+
+resource "google_bigquery_dataset" "analytics" {
+  project     = var.project_id
+  dataset_id  = local.system.bigquery.dataset
+  location    = var.bigquery_location
+  description = "Order and shipping facts, real-time aggregates, dead-lettered events and insight views."
+  labels      = local.labels
+
+  delete_contents_on_destroy = !var.deletion_protection
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_bigquery_table" "tables" {
+  for_each = local.tables
+
+  project     = var.project_id
+  dataset_id  = google_bigquery_dataset.analytics.dataset_id
+  table_id    = each.value.table_id
+  description = each.value.description
+  labels      = local.labels
+  schema      = file("${path.module}/schemas/${each.value.schema_file}")
+  clustering  = each.value.clustering
+
+  time_partitioning {
+    type  = each.value.time_partitioning.type
+    field = each.value.time_partitioning.field
+  }
+
+  deletion_protection = var.deletion_protection
+}
+
+resource "google_bigquery_table" "base_views" {
+  for_each = local.base_views
+
+  project             = var.project_id
+  dataset_id          = google_bigquery_dataset.analytics.dataset_id
+  table_id            = trimsuffix(each.value, ".sql")
+  description         = "Deduplicated base view (views/base/${each.value})."
+  labels              = local.labels
+  deletion_protection = var.deletion_protection
+
+  view {
+    query          = templatefile("${path.module}/../views/base/${each.value}", local.view_variables)
+    use_legacy_sql = false
+  }
+
+  # A view is validated against its tables when it is created.
+  depends_on = [google_bigquery_table.tables]
+}
+
+resource "google_bigquery_table" "insight_views" {
+  for_each = local.insight_views
+
+  project             = var.project_id
+  dataset_id          = google_bigquery_dataset.analytics.dataset_id
+  table_id            = trimsuffix(each.value, ".sql")
+  description         = "Insight view (views/insights/${each.value})."
+  labels              = local.labels
+  deletion_protection = var.deletion_protection
+
+  view {
+    query          = templatefile("${path.module}/../views/insights/${each.value}", local.view_variables)
+    use_legacy_sql = false
+  }
+
+  depends_on = [google_bigquery_table.base_views]
+}

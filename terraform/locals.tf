@@ -1,0 +1,38 @@
+locals {
+  # The one source of truth: names and relaunch policy (config/system.json).
+  system    = jsondecode(file("${path.module}/../config/system.json"))
+  pipelines = local.system.pipelines
+
+  labels = merge(var.labels, { system = "ecommerce-analytics" })
+
+  bucket_name        = coalesce(var.bucket_name, "${var.project_id}-ecommerce-analytics")
+  firestore_location = coalesce(var.firestore_location, var.region)
+  subnetwork         = var.subnetwork_self_link != null ? var.subnetwork_self_link : google_compute_subnetwork.dataflow[0].self_link
+
+  # Images built by `make templates` (pipelines/cloudbuild.yaml), one per pipeline.
+  images = {
+    for name in keys(local.pipelines) :
+    name => "${var.region}-docker.pkg.dev/${var.project_id}/${var.artifact_repository_id}/${name}:${var.image_tag}"
+  }
+
+  relauncher_name = "ecommerce-relauncher"
+  workflow_name   = "ecommerce-first-launch"
+
+  relauncher_config = module.launch_config.relauncher_config
+}
+
+# Renders config/launch_parameters.json.tftpl and builds the relauncher's configuration.
+module "launch_config" {
+  source = "./modules/launch_config"
+
+  project                  = var.project_id
+  region                   = var.region
+  bucket                   = google_storage_bucket.pipelines.name
+  worker_service_account   = google_service_account.dataflow_worker.email
+  subnetwork               = local.subnetwork
+  max_workers              = var.max_workers
+  window_seconds           = var.window_seconds
+  allowed_lateness_seconds = var.allowed_lateness_seconds
+  images                   = local.images
+  subscriptions            = { for name, sub in google_pubsub_subscription.pipeline : name => sub.name }
+}

@@ -1,0 +1,69 @@
+# Templates (templates/<pipeline>.json), staging files, temp files and the relauncher's source.
+resource "google_storage_bucket" "pipelines" {
+  project  = var.project_id
+  name     = local.bucket_name
+  location = var.region
+  labels   = local.labels
+
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = !var.deletion_protection
+
+  versioning {
+    enabled = true
+  }
+
+  # Dataflow's temp files are worthless after the job that wrote them.
+  lifecycle_rule {
+    condition {
+      age            = 7
+      matches_prefix = ["temp/"]
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  # Versioning keeps overwritten template specs for a rollback; old versions go after 30 days.
+  lifecycle_rule {
+    condition {
+      days_since_noncurrent_time = 30
+      with_state                 = "ARCHIVED"
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  depends_on = [google_project_service.enabled]
+}
+
+# Flex-template launcher and SDK images, and the relauncher's build image.
+resource "google_artifact_registry_repository" "images" {
+  project       = var.project_id
+  location      = var.region
+  repository_id = var.artifact_repository_id
+  format        = "DOCKER"
+  description   = "Flex-template images of the ecommerce analytics pipelines and the relauncher build."
+  labels        = local.labels
+
+  # Keep the ten most recent images per package, delete older untagged ones.
+  cleanup_policies {
+    id     = "keep-recent"
+    action = "KEEP"
+    most_recent_versions {
+      keep_count = 10
+    }
+  }
+
+  cleanup_policies {
+    id     = "delete-old-untagged"
+    action = "DELETE"
+    condition {
+      tag_state  = "UNTAGGED"
+      older_than = "2592000s"
+    }
+  }
+
+  depends_on = [google_project_service.enabled]
+}
