@@ -73,6 +73,9 @@ class ManagedProcess:
             os.killpg(self.proc.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=timeout)
+        deadline = time.monotonic() + timeout  # SIGKILL is asynchronous: wait until the group is really gone
+        while live_group_members(self.proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
         _LIVE.discard(self)
 
     def log_tail(self, lines: int = 40) -> str:
@@ -85,6 +88,27 @@ class ManagedProcess:
 
 
 _LIVE: set[ManagedProcess] = set()
+
+
+def live_group_members(pgid: int) -> list[int]:
+    """Pids of processes in group ``pgid`` that are still running (zombies, already dead, don't count).
+
+    Zombies appear here because the reparented Java children are reaped by PID 1,
+    which in some containers never reaps.
+    """
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid pgrp ...: comm may contain spaces, so split after the last ')'
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(entry.name))
+    return members
 
 
 @atexit.register
