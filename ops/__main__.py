@@ -1,0 +1,130 @@
+"""``python -m ops``: status, rearm and publish, against the emulators or a real project.
+
+Examples::
+
+    python -m ops status                         # every pipeline, its attempts and last events
+    python -m ops rearm orders --relaunch        # reset the budget and launch the next attempt
+    python -m ops publish orders --count 20      # sample events (seeded generator)
+
+Against a real project pass ``--project`` (and have application-default
+credentials); against the emulators set ``FIRESTORE_EMULATOR_HOST`` /
+``PUBSUB_EMULATOR_HOST`` as usual.  ``rearm --relaunch`` needs the launch
+configuration: the JSON in ``RELAUNCHER_CONFIG`` (what the function is deployed
+with; ``--launch-config FILE`` to read it from a file) and, locally,
+``DATAFLOW_ENDPOINT``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from pipelines import system
+
+
+def _project(args: argparse.Namespace) -> str:
+    project = args.project or os.environ.get("GOOGLE_CLOUD_PROJECT")
+    if not project:
+        sys.exit("no project: pass --project or set GOOGLE_CLOUD_PROJECT")
+    return project
+
+
+def _settings(args: argparse.Namespace, project: str) -> dict:
+    text = Path(args.launch_config).read_text() if args.launch_config else os.environ.get("RELAUNCHER_CONFIG")
+    if not text:
+        sys.exit("rearm --relaunch needs the launch configuration: --launch-config FILE or RELAUNCHER_CONFIG")
+    settings = json.loads(text)
+    if settings.get("project") != project:
+        sys.exit(f"launch configuration is for project {settings.get('project')!r}, not {project!r}")
+    return settings
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from google.cloud import firestore
+
+    from ops.audit import read_audit, render_audit
+
+    db = firestore.Client(project=_project(args))
+    audits = read_audit(db, system.system()["firestore"]["collection"], [args.pipeline] if args.pipeline else None)
+    print(render_audit(audits, max_events=args.events))
+    return 0
+
+
+def cmd_rearm(args: argparse.Namespace) -> int:
+    from google.cloud import firestore
+
+    from ops.rearm import rearm
+
+    project = _project(args)
+    db = firestore.Client(project=project)
+    if args.relaunch:
+        settings = _settings(args, project)
+    else:
+        cfg = system.system()
+        settings = {
+            "project": project,
+            "collection": cfg["firestore"]["collection"],
+            "pipelines": {n: {"job_name_prefix": p["job_name_prefix"]} for n, p in cfg["pipelines"].items()},
+        }
+    endpoint = args.dataflow_endpoint or os.environ.get("DATAFLOW_ENDPOINT") or None
+    result = rearm(db, settings, args.pipeline, relaunch=args.relaunch, endpoint=endpoint, operator=args.operator)
+    print(
+        f"{result.pipeline}: {result.detail}"
+        + (f" ({result.launched_job_name}, {result.launched_job_id})" if result.launched_job_id else "")
+    )
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from ops.publish import publish_sample
+
+    counts = publish_sample(_project(args), args.topic, args.count, seed=args.seed)
+    print(
+        f"published {sum(counts.values())} to {args.topic}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    )
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m ops",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
+    ap.add_argument("--project", help="Google Cloud project (default: $GOOGLE_CLOUD_PROJECT)")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    st = sub.add_parser("status", help="pipelines' state and audit trail (events, attempts) from Firestore")
+    st.add_argument("pipeline", nargs="?", choices=system.pipeline_names(), help="one pipeline (default: all)")
+    st.add_argument("--events", type=int, default=20, help="show at most this many recent events per pipeline")
+    st.set_defaults(func=cmd_status)
+
+    ra = sub.add_parser(
+        "rearm", help="reset an exhausted pipeline's retry budget; --relaunch launches its next attempt"
+    )
+    ra.add_argument("pipeline", choices=system.pipeline_names())
+    ra.add_argument("--relaunch", action="store_true", help="also launch the next attempt from the flex template")
+    ra.add_argument("--launch-config", help="file with the RELAUNCHER_CONFIG JSON (default: $RELAUNCHER_CONFIG)")
+    ra.add_argument("--dataflow-endpoint", help="host:port of a local Dataflow stand-in (default: $DATAFLOW_ENDPOINT)")
+    ra.add_argument("--operator", default=os.environ.get("USER", "ops CLI"), help="who re-armed it (for the audit)")
+    ra.set_defaults(func=cmd_rearm)
+
+    pu = sub.add_parser("publish", help="publish sample events from the seeded generator")
+    pu.add_argument("topic", choices=sorted(p["topic"] for p in system.system()["pipelines"].values()))
+    pu.add_argument("--count", type=int, default=10)
+    pu.add_argument("--seed", type=int, default=7)
+    pu.set_defaults(func=cmd_publish)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""Re-arm a pipeline whose retry budget is exhausted, optionally launching its next attempt.
+
+The relaunch follows the relauncher's own protocol, so the two can never launch
+the same attempt twice: a Firestore transaction claims attempt ``n+1``
+(``pending_attempt`` on the record, ``attempts/{n+1}`` with outcome
+``launching``), then the launch uses the deterministic name (``ALREADY_EXISTS``
+means it is already launched: look it up), then a completion transaction makes
+the new job current.  If the tool dies in between, running it again resumes the
+pending attempt; and the new job's own first event is adopted by the relauncher.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from google.api_core import exceptions as gexc
+from google.cloud import dataflow_v1beta3 as dataflow
+from google.cloud import firestore
+
+from localdev.first_launch import build_launch_request, dataflow_clients
+
+
+@dataclass(frozen=True)
+class RearmResult:
+    pipeline: str
+    rearmed: bool
+    launched_job_id: str = ""
+    launched_job_name: str = ""
+    attempt: int | None = None
+    detail: str = ""
+
+
+def _job_name(prefix: str, attempt: int) -> str:
+    return f"{prefix}-a{attempt}"
+
+
+def claim_rearm(
+    db: firestore.Client, collection: str, pipeline: str, prefix: str, *, relaunch: bool, operator: str
+) -> tuple[dict[str, Any] | None, str]:
+    """The transaction: reset the budget; with ``relaunch`` also claim the next attempt. Returns (pending, event id)."""
+    ref = db.collection(collection).document(pipeline)
+    event_id = f"ops-rearm-{uuid.uuid4().hex[:12]}"
+
+    @firestore.transactional
+    def run(txn: firestore.Transaction) -> dict[str, Any] | None:
+        snap = ref.get(transaction=txn)
+        if not snap.exists:
+            raise LookupError(f"pipeline {pipeline} has no record in {collection}/ (never launched?)")
+        record = snap.to_dict()
+        pending = record.get("pending_attempt")
+        changes: dict[str, Any] = {
+            "retries_used": 0,
+            "exhausted": False,
+            "last_decision": "rearmed",
+            "last_event_id": event_id,
+            "last_budget_reset_time": firestore.SERVER_TIMESTAMP,
+            "updated_time": firestore.SERVER_TIMESTAMP,
+        }
+        if relaunch and not pending:
+            attempt = int(record.get("attempt") or 0) + 1
+            pending = {
+                "attempt": attempt,
+                "job_name": _job_name(prefix, attempt),
+                "failed_job_id": str(record.get("current_job_id") or ""),
+                "trigger_event": event_id,
+            }
+            changes["attempt"] = attempt
+            changes["pending_attempt"] = pending
+            changes["handled_job_id"] = str(record.get("current_job_id") or "")
+            txn.set(
+                ref.collection("attempts").document(str(attempt)),
+                {
+                    "attempt": attempt,
+                    "job_name": pending["job_name"],
+                    "trigger_event": event_id,
+                    "trigger_job_id": pending["failed_job_id"],
+                    "outcome": "launching",
+                    "time": firestore.SERVER_TIMESTAMP,
+                    "updated_time": firestore.SERVER_TIMESTAMP,
+                },
+                merge=True,
+            )
+        txn.set(ref, changes, merge=True)
+        txn.set(
+            ref.collection("events").document(event_id),
+            {
+                "event_id": event_id,
+                "event_type": "ops.rearm",
+                "pipeline": pipeline,
+                "job_id": str(record.get("current_job_id") or ""),
+                "job_name": str(record.get("current_job_name") or ""),
+                "state": str(record.get("last_state") or ""),
+                "decision": "rearmed",
+                "reason": f"retry budget reset by {operator}"
+                + (f"; relaunch as {pending['job_name']}" if pending else ""),
+                "final": True,
+                "handled_time": firestore.SERVER_TIMESTAMP,
+            },
+        )
+        return pending if relaunch else None
+
+    return run(db.transaction(max_attempts=10)), event_id
+
+
+def complete_rearm(
+    db: firestore.Client, collection: str, pipeline: str, pending: Mapping[str, Any], job_id: str
+) -> None:
+    """The new job becomes current (unless the relauncher already adopted it from its first event)."""
+    ref = db.collection(collection).document(pipeline)
+
+    @firestore.transactional
+    def run(txn: firestore.Transaction) -> None:
+        record = ref.get(transaction=txn).to_dict() or {}
+        if record.get("pending_attempt") == dict(pending):
+            txn.set(
+                ref,
+                {
+                    "pending_attempt": None,
+                    "current_job_id": job_id,
+                    "current_job_name": pending["job_name"],
+                    "exhausted": False,
+                    "last_state": "JOB_STATE_PENDING",
+                    "last_state_time": None,
+                    "running_since": None,
+                    "updated_time": firestore.SERVER_TIMESTAMP,
+                },
+                merge=True,
+            )
+        txn.set(
+            ref.collection("attempts").document(str(pending["attempt"])),
+            {"outcome": "launched", "job_id": job_id, "updated_time": firestore.SERVER_TIMESTAMP},
+            merge=True,
+        )
+
+    run(db.transaction(max_attempts=10))
+
+
+def rearm(
+    db: firestore.Client,
+    settings: Mapping[str, Any],
+    pipeline: str,
+    *,
+    relaunch: bool = False,
+    endpoint: str | None = None,
+    operator: str = "ops CLI",
+) -> RearmResult:
+    """Reset ``pipeline``'s retry budget; with ``relaunch``, launch its next attempt from the launch spec."""
+    if pipeline not in settings["pipelines"]:
+        raise KeyError(f"unknown pipeline {pipeline!r}; known: {sorted(settings['pipelines'])}")
+    p = settings["pipelines"][pipeline]
+    pending, _ = claim_rearm(
+        db, settings["collection"], pipeline, p["job_name_prefix"], relaunch=relaunch, operator=operator
+    )
+    if pending is None:
+        return RearmResult(pipeline, True, detail="budget reset; nothing launched")
+    flex, jobs = dataflow_clients(endpoint)
+    project, region = settings["project"], settings["region"]
+    request = build_launch_request(project, region, p["launch_parameter"], pending["job_name"])
+    try:
+        job = flex.launch_flex_template(request=request).job
+    except gexc.AlreadyExists:
+        listed = jobs.list_jobs(
+            request=dataflow.ListJobsRequest(
+                project_id=project,
+                location=region,
+                filter=dataflow.ListJobsRequest.Filter.ACTIVE,
+                name=pending["job_name"],
+            )
+        )
+        job = next((j for j in listed if j.name == pending["job_name"]), None)
+        if job is None:
+            raise RuntimeError(f"{pending['job_name']} reported active but not listed; run rearm again") from None
+    complete_rearm(db, settings["collection"], pipeline, pending, job.id)
+    return RearmResult(pipeline, True, job.id, pending["job_name"], int(pending["attempt"]), "budget reset; launched")
