@@ -1,0 +1,1 @@
+"""The orders streaming pipeline (flex template ``orders``)."""

@@ -1,0 +1,1 @@
+"""The shipping streaming pipeline (flex template ``shipping``)."""

@@ -1,0 +1,20 @@
+"""Entry point of the shipping job (the flex template's FLEX_TEMPLATE_PYTHON_PY_FILE).
+
+Locally: ``python -m pipelines.shipping.main --runner DirectRunner --streaming
+--input_subscription projects/P/subscriptions/S --output_dataset P.D`` with the
+emulator env vars (PUBSUB_EMULATOR_HOST, BIGQUERY_EMULATOR_HOST) set.
+"""
+
+from __future__ import annotations
+
+from pipelines.common.launch import run
+from pipelines.shipping.options import ShippingOptions
+from pipelines.shipping.pipeline import PIPELINE, build
+
+
+def main(argv: list[str] | None = None) -> None:
+    run(PIPELINE, ShippingOptions, build, argv)
+
+
+if __name__ == "__main__":
+    main()
