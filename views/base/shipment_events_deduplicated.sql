@@ -1,0 +1,8 @@
+-- One row per shipment status event (event_key): the first delivery is kept.
+SELECT *
+FROM `${project}.${dataset}.shipments`
+WHERE TRUE
+QUALIFY ROW_NUMBER() OVER (
+  PARTITION BY event_key
+  ORDER BY publish_time, ingest_time, message_id
+) = 1
