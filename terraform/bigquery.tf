@@ -6,10 +6,12 @@ locals {
   # Insight views: deduplicated base views first, then the insights built on them.
   base_views    = fileset("${path.module}/../views/base", "*.sql")
   insight_views = fileset("${path.module}/../views/insights", "*.sql")
-  view_variables = {
+  # The SQL's ${...} placeholders: where the tables are, plus the insight tunables from
+  # system.json (thresholds, windows, weights), so the views read the one source of truth too.
+  view_variables = merge(try(local.system.insights, {}), {
     project = var.project_id
     dataset = local.system.bigquery.dataset
-  }
+  })
 }
 
 resource "google_bigquery_dataset" "analytics" {

@@ -50,7 +50,6 @@ resource "google_cloudfunctions2_function" "relauncher" {
     # for the local stand-in only and deliberately absent here.
     environment_variables = {
       RELAUNCHER_CONFIG = jsonencode(local.relauncher_config)
-      LOG_LEVEL         = var.relauncher_log_level
     }
   }
 

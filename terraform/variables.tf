@@ -153,17 +153,6 @@ variable "relauncher_max_instances" {
   }
 }
 
-variable "relauncher_log_level" {
-  description = "LOG_LEVEL of the relauncher."
-  type        = string
-  default     = "INFO"
-
-  validation {
-    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR"], var.relauncher_log_level)
-    error_message = "relauncher_log_level must be DEBUG, INFO, WARNING or ERROR."
-  }
-}
-
 variable "notification_channels" {
   description = "Cloud Monitoring notification channel IDs (projects/P/notificationChannels/N) alerted on exhausted retries and relauncher errors."
   type        = list(string)
