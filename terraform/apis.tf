@@ -8,6 +8,7 @@ locals {
     "compute.googleapis.com",
     "dataflow.googleapis.com",
     "eventarc.googleapis.com",
+    "eventarcpublishing.googleapis.com",
     "firestore.googleapis.com",
     "iam.googleapis.com",
     "logging.googleapis.com",

@@ -63,7 +63,7 @@ resource "google_cloudfunctions2_function" "relauncher" {
   depends_on = [
     google_project_service.enabled,
     google_project_iam_member.roles,
-    google_storage_bucket_iam_member.builder_source_reader,
+    google_storage_bucket_iam_member.builder_objects,
     google_artifact_registry_repository_iam_member.builder_writer,
   ]
 }

@@ -37,7 +37,7 @@ resource "google_service_account" "trigger" {
 resource "google_service_account" "builder" {
   project      = var.project_id
   account_id   = "ecommerce-builder"
-  display_name = "Cloud Build identity for the relauncher's function build"
+  display_name = "Cloud Build identity: relauncher build and flex-template builds"
 
   depends_on = [google_project_service.enabled]
 }
@@ -157,10 +157,11 @@ resource "google_service_account_iam_member" "pubsub_token_creator" {
   depends_on = [google_project_service.enabled]
 }
 
-# Function build: read the zipped source, push the built image to our repository only.
-resource "google_storage_bucket_iam_member" "builder_source_reader" {
+# Builds (the function's, and `make templates` when run with --service-account): read sources,
+# write template specs, in this bucket only; push images to our repository only.
+resource "google_storage_bucket_iam_member" "builder_objects" {
   bucket = google_storage_bucket.pipelines.name
-  role   = "roles/storage.objectViewer"
+  role   = "roles/storage.objectAdmin"
   member = local.builder_member
 }
 
