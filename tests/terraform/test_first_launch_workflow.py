@@ -125,9 +125,10 @@ class Connectors:
             project_id=args["projectId"],
             location=args["location"],
             filter=dataflow.ListJobsRequest.Filter[args["filter"]],
-            name=args.get("name", ""),
+            page_token=args.get("pageToken", ""),
         )
-        return {"jobs": [self._rest(job) for job in self._dataflow(self.jobs.list_jobs, request)]}
+        pager = self._dataflow(self.jobs.list_jobs, request)
+        return {"jobs": [self._rest(job) for job in pager.jobs], "nextPageToken": pager.next_page_token}
 
 
 @pytest.fixture(scope="module")
@@ -293,6 +294,7 @@ def test_an_already_active_first_attempt_is_adopted_not_launched_twice(world, pr
     standin: DataflowStandIn = world["standin"]
     cfg = relauncher_config(project)
     name = sorted(cfg.pipelines)[0]
+    standin.add_job("someone-elses-streaming-job", "JOB_STATE_RUNNING")
     existing = standin.add_job(cfg.pipelines[name].job_name(0), "JOB_STATE_RUNNING")
     _, result = run_first_launch(world, project)
     assert not isinstance(result, WorkflowError), result
