@@ -403,6 +403,8 @@ def _fast_order(o: dict, now: datetime) -> dict | None:
             if type(q) is not int or not 0 < q <= c.MAX_QUANTITY:
                 return None
             price = item["unit_price"]
+            if type(price) is not str:
+                return None
             parts.append(item["sku"])
             parts.append(price)
             computed += q * Decimal(price)
@@ -468,6 +470,11 @@ def validate_order(data: bytes | None, now: datetime | None = None) -> dict:
     now = _now(now)
     if _fast_order(obj, now) is not None:
         return obj
+    return _full_order(obj, now)
+
+
+def _full_order(obj: dict, now: datetime) -> dict:
+    """Field by field, in contract order: the first violation decides the reason."""
     keys = obj.keys()
     if not (keys >= _ORDER_REQUIRED and keys <= _ORDER_ALL):
         _fail_keys(obj, _ORDER_REQUIRED, _ORDER_ALL, _ORDER_ORDER)
@@ -506,6 +513,11 @@ def validate_shipment(data: bytes | None, now: datetime | None = None) -> dict:
     now = _now(now)
     if _fast_shipment(obj, now) is not None:
         return obj
+    return _full_shipment(obj, now)
+
+
+def _full_shipment(obj: dict, now: datetime) -> dict:
+    """Field by field, in contract order: the first violation decides the reason."""
     keys = obj.keys()
     if not (keys >= _SHIPMENT_REQUIRED and keys <= _SHIPMENT_ALL):
         _fail_keys(obj, _SHIPMENT_REQUIRED, _SHIPMENT_ALL, _SHIPMENT_ORDER)

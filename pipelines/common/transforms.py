@@ -170,7 +170,8 @@ class DropRedeliveries(beam.PTransform):
     def expand(self, rows: beam.PCollection) -> beam.PCollection:
         return (
             rows
-            | "KeyByEventKey" >> beam.Map(lambda row: (row["event_key"], row))
+            # A str key gets a deterministic coder, which keyed state requires.
+            | "KeyByEventKey" >> beam.Map(lambda row: (row["event_key"], row)).with_output_types(tuple[str, dict])
             | "DropRepeatedKeys" >> beam.ParDo(_DropRepeatedKeys(self.pipeline, self.ttl_seconds))
         )
 
