@@ -18,7 +18,7 @@ resource "google_bigquery_dataset" "analytics" {
   #checkov:skip=CKV_GCP_81:Google-managed encryption at rest; customer-managed keys are an organisation policy decision outside this reference system
   project     = var.project_id
   dataset_id  = local.system.bigquery.dataset
-  location    = var.bigquery_location
+  location    = local.bigquery_location
   description = "Order and shipping facts, real-time aggregates, dead-lettered events and insight views."
   labels      = local.labels
 

@@ -7,7 +7,10 @@ locals {
 
   bucket_name        = coalesce(var.bucket_name, "${var.project_id}-ecommerce-analytics")
   firestore_location = coalesce(var.firestore_location, var.region)
-  subnetwork         = var.subnetwork_self_link != null ? var.subnetwork_self_link : google_compute_subnetwork.dataflow[0].self_link
+  bigquery_location = coalesce(var.bigquery_location,
+    startswith(var.region, "europe-") ? "EU" : startswith(var.region, "us-") ? "US" : var.region
+  )
+  subnetwork = var.subnetwork_self_link != null ? var.subnetwork_self_link : google_compute_subnetwork.dataflow[0].self_link
 
   # Images built by `make templates` (pipelines/cloudbuild.yaml), one per pipeline.
   images = {

@@ -20,9 +20,9 @@ variable "region" {
 }
 
 variable "bigquery_location" {
-  description = "Location of the BigQuery dataset (a multi-region such as EU, or a region). Keep it in or near var.region."
+  description = "Location of the BigQuery dataset (EU, US or a region); null picks the multi-region that contains var.region (EU, US) or var.region itself, so Dataflow writes stay local."
   type        = string
-  default     = "EU"
+  default     = null
 }
 
 variable "firestore_location" {
