@@ -12,6 +12,8 @@ REGION ?= europe-west1
 BUCKET ?= $(PROJECT)-ecommerce-analytics
 REPOSITORY ?= ecommerce-analytics
 IMAGE_TAG ?= latest
+# Terraform creates this build account; it may push to the repository and write the bucket only.
+BUILDER_SA ?= ecommerce-builder@$(PROJECT).iam.gserviceaccount.com
 
 .PHONY: help venv test lint demo bench report schemas templates clean
 
@@ -51,6 +53,8 @@ templates: ## Build and upload both flex templates (needs gcloud auth and PROJEC
 	@for p in orders shipping; do \
 	  gcloud builds submit --project=$(PROJECT) --region=$(REGION) \
 	    --config=pipelines/cloudbuild.yaml \
+	    --service-account=projects/$(PROJECT)/serviceAccounts/$(BUILDER_SA) \
+	    --gcs-source-staging-dir=gs://$(BUCKET)/source \
 	    --substitutions=_PIPELINE=$$p,_REGION=$(REGION),_REPOSITORY=$(REPOSITORY),_BUCKET=$(BUCKET),_TAG=$(IMAGE_TAG) . || exit 1; \
 	done
 
