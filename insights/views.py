@@ -91,7 +91,7 @@ def deployment_order(views: list[ViewFile] | None = None) -> list[ViewFile]:
 
 
 def create_views(client: bigquery.Client, project: str, dataset: str | None = None) -> list[str]:
-    """Create or replace every view, in deployment order; returns the full view ids.
+    """Create or replace every view, in deployment order; returns the view names (file stems) in that order.
 
     An existing view has its query updated in place rather than being dropped,
     so views built on it never see it missing.
@@ -104,10 +104,12 @@ def create_views(client: bigquery.Client, project: str, dataset: str | None = No
         table.view_query = view.render(variables)
         try:
             client.create_table(table)
+            action = "view created"
         except Conflict:
             client.update_table(table, ["view_query"])
-        _log("INFO", "view created", view=view_id, layer=view.layer)
-        created.append(view_id)
+            action = "view updated"
+        _log("INFO", action, view=view_id, layer=view.layer)
+        created.append(view.name)
     return created
 
 
@@ -126,8 +128,9 @@ def main(argv: list[str] | None = None) -> None:
         for view in deployment_order():
             print(f"-- {view.layer}/{view.name}\n{view.render(variables)}")
         return
-    for view_id in create_views(bq.make_client(args.project), args.project, args.dataset):
-        print(view_id)
+    dataset = args.dataset or system.dataset()
+    for name in create_views(bq.make_client(args.project), args.project, dataset):
+        print(f"{args.project}.{dataset}.{name}")
 
 
 if __name__ == "__main__":

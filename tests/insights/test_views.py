@@ -14,6 +14,8 @@ import insights_oracle as expected
 import pytest
 from conftest import Loaded
 
+from insights import views
+
 pytestmark = pytest.mark.emulators
 
 
@@ -147,3 +149,11 @@ def test_bottlenecks(loaded: Loaded) -> None:
 def test_fraud_signals(loaded: Loaded) -> None:
     want = expected.fraud_signals(loaded.rows["orders"], loaded.tunables)
     assert_same(loaded.query("fraud_signals"), want, ("order_id",))
+
+
+def test_create_views_again_updates_in_place(loaded: Loaded) -> None:
+    """Re-running the deployment (a new release) keeps every view answering the same."""
+    before = loaded.query("fraud_signals")
+    names = views.create_views(loaded.client, loaded.project, loaded.dataset)
+    assert names == [v.name for v in views.deployment_order()]
+    assert_same(loaded.query("fraud_signals"), before, ("order_id",))
