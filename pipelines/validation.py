@@ -173,25 +173,22 @@ _SHIPMENT_REQUIRED, _SHIPMENT_ALL, _SHIPMENT_ORDER = _names(c.SHIPMENT_EVENT_FIE
 def format_timestamp(t: datetime) -> str:
     """UTC RFC 3339 with a ``Z`` and microseconds only when there are any: the one form rows carry.
 
-    Memoized on the last value: a bundle formats the same ingest time for many rows.
+    Hot (publish and ingest time of every row): the ``YYYY-MM-DDTHH:MM:`` prefix is cached per
+    minute, since the times a pipeline formats cluster around "now".  Naive datetimes are UTC.
     """
-    if t == _LAST_FORMATTED[0]:
-        return _LAST_FORMATTED[1]
-    u = t.astimezone(UTC)
-    text = "%04d-%02d-%02dT%02d:%02d:%02d" % (  # noqa: UP031 - the fastest formatting here
-        u.year,
-        u.month,
-        u.day,
-        u.hour,
-        u.minute,
-        u.second,
-    )
-    text = f"{text}.{u.microsecond:06d}Z" if u.microsecond else text + "Z"
-    _LAST_FORMATTED[0], _LAST_FORMATTED[1] = t, text
-    return text
+    if t.tzinfo is not UTC:
+        t = t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+    c = _MINUTE_PREFIX
+    if t.minute != c[4] or t.hour != c[3] or t.day != c[2] or t.month != c[1] or t.year != c[0]:
+        prefix = "%04d-%02d-%02dT%02d:%02d:" % (t.year, t.month, t.day, t.hour, t.minute)  # noqa: UP031
+        c[:] = [t.year, t.month, t.day, t.hour, t.minute, prefix]
+    micro = t.microsecond
+    if micro:
+        return c[5] + "%02d.%06dZ" % (t.second, micro)  # noqa: UP031 - the fastest formatting here
+    return c[5] + "%02dZ" % t.second  # noqa: UP031
 
 
-_LAST_FORMATTED: list = [datetime.min.replace(tzinfo=UTC), "0001-01-01T00:00:00Z"]
+_MINUTE_PREFIX: list = [None, None, None, None, None, ""]
 
 
 def parse_timestamp(text: str) -> datetime:
