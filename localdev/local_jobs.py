@@ -101,7 +101,7 @@ class LocalJobRunner:
         python: str = sys.executable,
         extra_args: list[str] | None = None,
         ready_pattern: str = DEFAULT_READY_PATTERN,
-        ready_after_seconds: float = 8.0,
+        ready_after_seconds: float = 15.0,
         listener: Listener | None = None,
     ) -> None:
         self.standin = standin
@@ -207,8 +207,8 @@ class LocalJobRunner:
             self._set_state(job, "JOB_STATE_RUNNING")
             job.running.set()
             self._notify("running", job)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            while proc.poll() is None:
+        while proc.poll() is None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=0.5)
         job.exit_code = proc.returncode
         job.ended_at = time.monotonic()
