@@ -6,7 +6,7 @@ from decimal import Decimal
 from html.parser import HTMLParser
 
 import pytest
-from conftest import Loaded, load_dataset
+from insights_fixtures import Loaded, load_dataset
 
 from insights import report, views
 from localdev import emulators

@@ -7,43 +7,13 @@ orders; insights_oracle.py recomputes each view from the inserted rows.
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Any
-
 import insights_oracle as expected
 import pytest
-from conftest import Loaded
+from insights_fixtures import Loaded, assert_same
 
 from insights import views
 
 pytestmark = pytest.mark.emulators
-
-
-def _normal(value: Any) -> Any:
-    """Values as comparable data: the emulator returns some NUMERIC results as FLOAT (exact at 4 places)."""
-    if isinstance(value, float):
-        return Decimal(repr(value))
-    if isinstance(value, list):
-        return [_normal(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _normal(v) for k, v in value.items()}
-    return value
-
-
-def _keyed(rows: list[dict[str, Any]], key: tuple[str, ...]) -> dict[tuple, dict[str, Any]]:
-    out = {}
-    for row in rows:
-        k = tuple(row[c] for c in key)
-        assert k not in out, f"duplicate key {k}"
-        out[k] = _normal(row)
-    return out
-
-
-def assert_same(actual: list[dict[str, Any]], wanted: list[dict[str, Any]], key: tuple[str, ...]) -> None:
-    got, want = _keyed(actual, key), _keyed(wanted, key)
-    assert sorted(got, key=repr) == sorted(want, key=repr), "different rows"
-    for k, row in want.items():
-        assert got[k] == row, f"row {k} differs"
 
 
 def test_sample_has_the_hard_cases(loaded: Loaded) -> None:
