@@ -50,6 +50,7 @@ TOTAL_MISMATCH = "total_mismatch"
 FUTURE_EVENT_TIME = "future_event_time"
 STALE_EVENT_TIME = "stale_event_time"
 SINK_REJECTED = "sink_rejected"  # set by the sink when BigQuery refuses a row that passed validation
+UNEXPECTED_ERROR = "unexpected_error"  # set by ParseAndValidate when validation itself fails (a bug)
 
 REASONS: dict[str, str] = {
     TOO_LARGE: f"payload longer than {c.MAX_MESSAGE_BYTES} bytes",
@@ -68,6 +69,7 @@ REASONS: dict[str, str] = {
     FUTURE_EVENT_TIME: f"event_time later than now + {c.MAX_FUTURE_SKEW}",
     STALE_EVENT_TIME: f"event_time earlier than now - {c.MAX_PAST_AGE}",
     SINK_REJECTED: "BigQuery rejected the row (written here instead, with BigQuery's errors)",
+    UNEXPECTED_ERROR: "validation raised something else than InvalidEvent: a bug, logged with its stack trace",
 }
 
 DEAD_LETTER_TEXT_BYTES = 8 * 1024

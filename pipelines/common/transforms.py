@@ -38,7 +38,6 @@ DEAD_LETTER = "dead_letter"
 # How long the pipeline remembers an event_key: covers Pub/Sub redelivery after a missed ack
 # deadline and publisher retries; older duplicates are left to the views.
 DEDUP_SECONDS = 10 * 60
-UNEXPECTED_ERROR = "unexpected_error"
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +103,7 @@ class ParseAndValidate(beam.DoFn):
                 "unexpected error validating a message",
                 extra={"pipeline": self.pipeline, "message_id": getattr(message, "message_id", None)},
             )
-            error = validation.InvalidEvent(UNEXPECTED_ERROR, None, f"{type(e).__name__}: {e}")
+            error = validation.InvalidEvent(validation.UNEXPECTED_ERROR, None, f"{type(e).__name__}: {e}")
             self.dead_lettered.inc()
             yield beam.pvalue.TaggedOutput(
                 DEAD_LETTER, validation.to_dead_letter_row(self.pipeline, _as_message(message), error, now)

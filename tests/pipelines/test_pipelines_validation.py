@@ -253,7 +253,7 @@ def near_valid(draw: st.DrawFn) -> tuple[str, bytes]:
     return pipeline, enc(event)
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(near_valid())
 def test_near_valid_events_are_a_fact_or_a_dead_letter(case: tuple[str, bytes]) -> None:
     pipeline, data = case
@@ -264,7 +264,7 @@ FAST = {"orders": validation._fast_order, "shipping": validation._fast_shipment}
 FULL = {"orders": validation._full_order, "shipping": validation._full_shipment}
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(near_valid())
 def test_fast_path_accepts_only_what_the_full_checks_accept_with_the_same_row(case: tuple[str, bytes]) -> None:
     """The fast path is an accelerator, never a second opinion."""
@@ -298,3 +298,19 @@ def test_utc_offsets_are_normalized() -> None:
     t = datetime(2026, 12, 1, 13, 30, tzinfo=UTC) - timedelta(hours=2)
     event = validate_order(enc({**ORDER, "event_time": "2026-12-01T13:30:00+02:00"}), NOW)
     assert event["event_time"] == validation.format_timestamp(t) == "2026-12-01T11:30:00Z"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1)),
+    st.integers(min_value=-14 * 60, max_value=14 * 60),
+)
+def test_format_timestamp_is_utc_rfc3339(naive: datetime, offset_minutes: int) -> None:
+    """The hand-rolled fast formatter (per-minute prefix cache) agrees with the obvious one."""
+    from datetime import timezone
+
+    t = naive.replace(tzinfo=timezone(timedelta(minutes=offset_minutes)))
+    u = t.astimezone(UTC)
+    expected = u.strftime("%Y-%m-%dT%H:%M:%S") + (f".{u.microsecond:06d}" if u.microsecond else "") + "Z"
+    assert validation.format_timestamp(t) == expected
+    assert validation.parse_timestamp(expected) == t

@@ -90,3 +90,15 @@ def test_terraform_schemas_are_current() -> None:
     expected = tables.render()
     on_disk = {p.name: p.read_text() for p in directory.glob("*.json")}
     assert on_disk == expected, "run `make schemas` and commit terraform/schemas"
+
+
+def test_readme_documents_every_contract_field_and_reason_code() -> None:
+    from pipelines import contracts as c
+    from pipelines import validation
+
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("<!-- section:contracts -->") : text.index("<!-- /section:contracts -->")]
+    for f in (*c.ORDER_EVENT_FIELDS, *c.ORDER_ITEM_FIELDS, *c.SHIPMENT_EVENT_FIELDS):
+        assert f"`{f.name}`" in section, f.name
+    for reason in validation.REASONS:
+        assert f"`{reason}`" in section, reason
