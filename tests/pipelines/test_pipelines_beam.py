@@ -209,3 +209,26 @@ def test_graph_builds_with_the_read_and_the_sink(module) -> None:
     assert set(outputs) == set(module.ROW_IDS)
     labels = {t.full_label for t in p.transforms_stack[0].parts}
     assert {"Read", *(f"Write_{k}" for k in outputs)} <= labels
+
+
+def _broken_validator(data: bytes, now) -> dict:
+    raise RuntimeError("a bug meets an input nobody foresaw")
+
+
+def test_a_validator_bug_is_dead_lettered_not_raised() -> None:
+    """A validator that raises something else than InvalidEvent cannot be produced by real input
+    (the property tests hunt for one); a deliberately broken validator stands in for that bug."""
+    from pipelines.common.transforms import DEAD_LETTER, ParseAndValidate
+
+    fn = ParseAndValidate("orders", CLOCK)
+    fn.validate = _broken_validator
+    good = message(1, generator.encode(order(1, NOW - timedelta(minutes=1))))
+    p = TestPipeline()
+    out = (p | beam.Create([good])) | beam.ParDo(fn).with_outputs(DEAD_LETTER, main="facts")
+    assert_that(out.facts, equal_to([]), label="no fact")
+    assert_that(
+        out[DEAD_LETTER] | beam.Map(lambda r: (r["message_id"], r["error_reason"], r["error_detail"])),
+        equal_to([("m-1", "unexpected_error", "RuntimeError: a bug meets an input nobody foresaw")]),
+        label="dead letter",
+    )
+    p.run().wait_until_finish()
