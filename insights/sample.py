@@ -118,7 +118,9 @@ def generate(seed: int = 7, *, days: int = 16, customers: int = 70) -> Sample:
                 "country": country,
                 "addresses": [f"A{i:04d}-{k}" for k in range(n_addresses)],
                 "weight": rng.choice((1, 1, 2, 3, 6)),
-                "first_day": rng.randint(0, days - 1),
+                "first_day": rng.randint(0, 2),
+                # A third of the customers stop buying at some point: recency must tell them apart.
+                "last_day": rng.randint(2, days // 2) if rng.random() < 0.35 else days - 1,
             }
         )
 
@@ -126,7 +128,7 @@ def generate(seed: int = 7, *, days: int = 16, customers: int = 70) -> Sample:
     end = START + timedelta(days=days)
     for day in range(days):
         for _ in range(rng.randint(18, 30) + day):
-            active = [p for p in people if p["first_day"] <= day]
+            active = [p for p in people if p["first_day"] <= day <= p["last_day"]]
             person = rng.choices(active, weights=[p["weight"] for p in active])[0]
             at = START + timedelta(days=day, seconds=rng.randint(6 * 3600, 23 * 3600))
             burst = 4 if rng.random() < 0.02 else 1  # velocity: several orders within hours

@@ -243,7 +243,15 @@ def _segment(r: int, f: int, m: int) -> str:
     return "Needs attention"
 
 
-def customer_segments(orders: list[Row], shipments: list[Row]) -> list[Row]:
+def _fixed_score(value: int, bounds: list[int], at_most: bool) -> int:
+    """5 for the first bound the value meets, 4 for the next ..., 1 when it meets none."""
+    for score, bound in zip((5, 4, 3, 2), bounds, strict=True):
+        if (value <= bound) if at_most else (value >= bound):
+            return score
+    return 1
+
+
+def customer_segments(orders: list[Row], shipments: list[Row], cfg: dict[str, Any]) -> list[Row]:
     as_of_day = data_as_of(orders, shipments).date()
     per: dict[tuple, list[Row]] = defaultdict(list)
     for o in orders_latest(orders):
@@ -255,8 +263,10 @@ def customer_segments(orders: list[Row], shipments: list[Row]) -> list[Row]:
         recency = {k: (as_of_day - last[k].date()).days for k in keys}
         frequency = {k: len(per[k]) for k in keys}
         monetary = {k: sum(o["total_amount"] for o in per[k]) for k in keys}
-        r = _quintile(recency, lambda other, mine: other > mine)  # more days ago is worse
-        f = _quintile(frequency, lambda other, mine: other < mine)
+        r_bounds = [cfg[f"rfm_r{i}_max_days"] for i in (5, 4, 3, 2)]
+        f_bounds = [cfg[f"rfm_f{i}_min_orders"] for i in (5, 4, 3, 2)]
+        r = {k: _fixed_score(v, r_bounds, at_most=True) for k, v in recency.items()}
+        f = {k: _fixed_score(v, f_bounds, at_most=False) for k, v in frequency.items()}
         m = _quintile(monetary, lambda other, mine: other < mine)
         for k in keys:
             out.append(

@@ -172,7 +172,7 @@ def test_views_match_their_definitions_on_small_random_data(empty_dataset, order
     assert_same(query("sales_daily"), expected.sales_daily(o), ("day", "currency"))
     assert_same(query("product_performance"), expected.product_performance(o), ("sku", "currency"))
     assert_same(query("product_movers"), expected.product_movers(o, s, cfg["movers_window_days"]), ("sku",))
-    assert_same(query("customer_segments"), expected.customer_segments(o, s), ("customer_id", "currency"))
+    assert_same(query("customer_segments"), expected.customer_segments(o, s, cfg), ("customer_id", "currency"))
     assert_same(query("fraud_signals"), expected.fraud_signals(o, cfg), ("order_id",))
     if s:
         assert_same(query("shipments_latest"), expected.shipments_latest(o, s, hours), ("shipment_id",))

@@ -93,7 +93,7 @@ def test_product_movers(loaded: Loaded) -> None:
 
 
 def test_customer_segments(loaded: Loaded) -> None:
-    want = expected.customer_segments(loaded.rows["orders"], loaded.rows["shipments"])
+    want = expected.customer_segments(loaded.rows["orders"], loaded.rows["shipments"], loaded.tunables)
     assert len({r["segment"] for r in want}) >= 4, "the sample should spread customers over segments"
     assert_same(loaded.query("customer_segments"), want, ("customer_id", "currency"))
 

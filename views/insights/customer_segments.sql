@@ -1,10 +1,11 @@
 -- RFM per customer and currency (monetary value never mixes currencies).
--- Recency = whole UTC days from the last order to the data's as-of day;
--- frequency = orders; monetary = revenue. Each score is a quintile among the
--- customers of the same currency: 1 + floor(5 * (rank - 1) / customers), where
--- rank orders from worst (oldest, fewest, least) to best and ties share the
--- lower rank, so equal customers always get equal scores. Segments are checked
--- top to bottom; the first match names the customer.
+-- Recency = whole UTC days from the last order to the data's as-of day, scored
+-- 5..1 by the fixed rfm_r*_max_days bounds; frequency = orders, scored by the
+-- fixed rfm_f*_min_orders bounds (fixed bins stay meaningful when most customers
+-- tie, e.g. everyone ordered today or once). Monetary = revenue, scored as a
+-- quintile among the customers of the same currency: 1 + floor(5 * (rank - 1) / n),
+-- rank from least to most, ties sharing the lower rank. Segments are checked top
+-- to bottom; the first match names the customer.
 WITH per_customer AS (
   SELECT customer_id, currency, MAX(event_time) AS last_order_time, COUNT(*) AS frequency, SUM(total_amount) AS monetary
   FROM `${project}.${dataset}.orders_latest`
@@ -21,8 +22,20 @@ measured AS (
 scored AS (
   SELECT
     measured.*,
-    1 + DIV(5 * (RANK() OVER (PARTITION BY currency ORDER BY recency_days DESC) - 1), customers_in_currency) AS r_score,
-    1 + DIV(5 * (RANK() OVER (PARTITION BY currency ORDER BY frequency) - 1), customers_in_currency) AS f_score,
+    CASE
+      WHEN recency_days <= ${rfm_r5_max_days} THEN 5
+      WHEN recency_days <= ${rfm_r4_max_days} THEN 4
+      WHEN recency_days <= ${rfm_r3_max_days} THEN 3
+      WHEN recency_days <= ${rfm_r2_max_days} THEN 2
+      ELSE 1
+    END AS r_score,
+    CASE
+      WHEN frequency >= ${rfm_f5_min_orders} THEN 5
+      WHEN frequency >= ${rfm_f4_min_orders} THEN 4
+      WHEN frequency >= ${rfm_f3_min_orders} THEN 3
+      WHEN frequency >= ${rfm_f2_min_orders} THEN 2
+      ELSE 1
+    END AS f_score,
     1 + DIV(5 * (RANK() OVER (PARTITION BY currency ORDER BY monetary) - 1), customers_in_currency) AS m_score
   FROM measured
 )
