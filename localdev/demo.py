@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import os
 import signal
 import sys
@@ -410,7 +409,8 @@ class Demo:
             return
         dataset_id = system.dataset() + self.cfg.suffix
         try:
-            with contextlib.redirect_stdout(io.StringIO()):  # its per-view log lines would bury the timeline
+            quiet = io.StringIO()  # its per-view log lines would bury the timeline
+            with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
                 names = insight_views.create_views(self.bq, self.cfg.project, dataset_id)
             self.tl.log("insights", f"created {len(names)} views (base and insights) from views/")
         except Exception as exc:
@@ -490,6 +490,21 @@ def _env(values: dict[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
+def _small_table(rows: list[dict[str, Any]], columns: int = 6, width: int = 19) -> list[str]:
+    """The first ``columns`` columns of ``rows`` as fixed-width text (long values cut)."""
+    if not rows:
+        return []
+    keys = list(rows[0])[:columns]
+
+    def cell(value: Any) -> str:
+        text = value.isoformat(sep=" ", timespec="minutes") if hasattr(value, "isoformat") else str(value)
+        return text if len(text) <= width - 1 else text[: width - 2] + "~"
+
+    out = ["".join(f"{k[: width - 1]:<{width}}" for k in keys)]
+    out += ["".join(f"{cell(r.get(k)):<{width}}" for k in keys) for r in rows]
+    return out
+
+
 def render_summary(result: DemoResult) -> str:
     lines = ["", "=" * 100, "SUMMARY", "=" * 100, "", "Conservation (per pipeline, exact, by Pub/Sub message id):"]
     head = ("pipeline", "published", "facts", "dead-letter", "duplicates", "sum", "redelivered", "missing", "result")
@@ -528,8 +543,7 @@ def render_summary(result: DemoResult) -> str:
         lines += ["", "Insight views (top rows):"]
         for name, rows in result.insights.items():
             lines.append(f"  {name}:")
-            for row in rows:
-                lines.append("    " + json.dumps(row, default=str)[:160])
+            lines += ["    " + line for line in _small_table(rows)] or ["    (no rows)"]
     if result.report_path:
         lines += ["", f"Report: {result.report_path}"]
     for p in result.problems:
