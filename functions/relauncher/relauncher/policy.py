@@ -218,6 +218,26 @@ def decide(
     if reset:
         prefix += f"healthy for {healthy:.0f}s >= {pipeline.healthy_period_seconds:.0f}s: retry budget reset; "
 
+    if status.state == UPDATED:  # a replacement already runs: never relaunch, whatever relaunch_on says
+        if status.replaced_by_job_id:
+            new = _adopt(
+                _record(state, status, retries_used=retries, handled_job_id=status.job_id),
+                status.replaced_by_job_id,
+                status.job_name,
+            )
+            return Decision(
+                ADOPTED,
+                f"{prefix}job was updated: replacement {status.replaced_by_job_id} adopted; never relaunched",
+                state=new,
+                budget_reset=reset,
+            )
+        new = _record(state, status, retries_used=retries, handled_job_id=status.job_id)
+        return Decision(
+            IGNORED_POLICY,
+            f"{prefix}job was updated (replacement not named in the event); never relaunched",
+            state=new,
+            budget_reset=reset,
+        )
     if status.state in pipeline.relaunch_on:
         if retries >= pipeline.max_retries:
             new = _record(state, status, exhausted=True, retries_used=retries, handled_job_id=status.job_id)
@@ -244,26 +264,6 @@ def decide(
                 "trigger_job_id": status.job_id,
                 "outcome": "launching",
             },
-            budget_reset=reset,
-        )
-    if status.state == UPDATED:
-        if status.replaced_by_job_id:
-            new = _adopt(
-                _record(state, status, retries_used=retries, handled_job_id=status.job_id),
-                status.replaced_by_job_id,
-                status.job_name,
-            )
-            return Decision(
-                ADOPTED,
-                f"{prefix}job was updated: replacement {status.replaced_by_job_id} adopted; never relaunched",
-                state=new,
-                budget_reset=reset,
-            )
-        new = _record(state, status, retries_used=retries, handled_job_id=status.job_id)
-        return Decision(
-            IGNORED_POLICY,
-            f"{prefix}job was updated (replacement not named in the event); never relaunched",
-            state=new,
             budget_reset=reset,
         )
     if status.terminal:
