@@ -75,10 +75,12 @@ def test_report_shows_the_views_numbers(loaded: Loaded) -> None:
     assert f"{Decimal(str(best['revenue'])):,.2f}" in page and best["sku"] in page
     flagged = [r for r in loaded.query("fraud_signals") if r["needs_review"]]
     assert flagged
-    for r in flagged[:25]:
-        assert r["order_id"] in page
-    for r in loaded.query("stuck_shipments")[:1]:
-        assert str(r["shipment_id"]) in page or len(loaded.query("stuck_shipments")) > 15
+    for r in sorted(flagged, key=lambda r: (-r["fraud_score"], r["order_id"]))[:25]:
+        assert f"<td>{r['order_id']}</td>" in page
+    stuck = sorted(loaded.query("stuck_shipments"), key=lambda r: (-r["seconds_since_last_event"], r["shipment_id"]))
+    assert stuck
+    for r in stuck[:15]:
+        assert f"<td>{r['shipment_id']}</td>" in page
     segments = {r["segment"] for r in loaded.query("customer_segments")}
     assert all(s in page for s in segments)
     carriers = {r["carrier"] for r in loaded.query("fulfillment_efficiency") if r["level"] == "carrier"}
