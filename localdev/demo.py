@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import io
 import os
 import signal
@@ -497,7 +498,10 @@ def _small_table(rows: list[dict[str, Any]], columns: int = 6, width: int = 19) 
     keys = list(rows[0])[:columns]
 
     def cell(value: Any) -> str:
-        text = value.isoformat(sep=" ", timespec="minutes") if hasattr(value, "isoformat") else str(value)
+        if isinstance(value, dt.datetime):
+            text = value.isoformat(sep=" ", timespec="minutes")
+        else:
+            text = value.isoformat() if isinstance(value, dt.date) else str(value)
         return text if len(text) <= width - 1 else text[: width - 2] + "~"
 
     out = ["".join(f"{k[: width - 1]:<{width}}" for k in keys)]
