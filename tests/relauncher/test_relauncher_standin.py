@@ -141,17 +141,18 @@ def test_launcher_adapter_against_the_standin(server, project):
     cfg = type(cfg)(**{**cfg.__dict__, "dataflow_endpoint": server.endpoint})
     launcher = Launcher(cfg)
     orders = cfg.pipelines["orders"]
-    first = launcher.launch(orders, "orders-analytics-a3", resume=False)
-    again = launcher.launch(orders, "orders-analytics-a3", resume=False)  # ALREADY_EXISTS -> found by name
-    resumed = launcher.launch(orders, "orders-analytics-a3", resume=True)  # found before launching
-    assert first.id == again.id == resumed.id and (again.already_existed, resumed.already_existed) == (True, True)
+    first = launcher.launch(orders, "orders-analytics-a3")
+    again = launcher.launch(orders, "orders-analytics-a3")  # ALREADY_EXISTS -> the active job, found by name
+    assert first.id == again.id and (first.already_existed, again.already_existed) == (False, True)
     assert len(server.launches) == 1 and server.requests_seen == 2
+    server.set_state(first.id, "JOB_STATE_FAILED")  # a terminated job's name is free: never adopted
+    assert launcher.launch(orders, "orders-analytics-a3").id != first.id
     server.fail_next_launches(1, grpc.StatusCode.INVALID_ARGUMENT, "bad parameter")
     with pytest.raises(PermanentLaunchError, match="bad parameter"):
-        launcher.launch(orders, "orders-analytics-a4", resume=False)
+        launcher.launch(orders, "orders-analytics-a4")
     server.fail_next_launches(1, grpc.StatusCode.UNAVAILABLE, "try later")
     with pytest.raises(gexc.ServiceUnavailable):
-        launcher.launch(orders, "orders-analytics-a4", resume=False)
+        launcher.launch(orders, "orders-analytics-a4")
 
 
 @pytest.mark.emulators

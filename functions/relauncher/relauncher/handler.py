@@ -21,7 +21,7 @@ from relauncher import logs
 from relauncher.config import Config
 from relauncher.events import MalformedEvent, parse_event
 from relauncher.launcher import Launcher, PermanentLaunchError, is_transient
-from relauncher.policy import ERROR, EXHAUSTED, RELAUNCHED, UNMANAGED, Decision, pipeline_for
+from relauncher.policy import ERROR, EXHAUSTED, UNMANAGED, Decision, pipeline_for
 from relauncher.store import Store
 
 RAW_PREVIEW_CHARS = 500
@@ -90,7 +90,7 @@ def handle(attributes: Mapping[str, Any], data: Any, *, config: Config, store: S
 
     attempt = decision.launch
     try:
-        job = launcher.launch(pipeline, attempt.job_name, resume=decision.kind != RELAUNCHED)
+        job = launcher.launch(pipeline, attempt.job_name)
     except PermanentLaunchError as exc:
         store.fail(pipeline, attempt, event_id, str(exc))
         logs.error(

@@ -97,17 +97,16 @@ class Launcher:
                 return LaunchedJob(job.id, job.name, already_existed=True)
         return None
 
-    def launch(self, pipeline: PipelineConfig, job_name: str, *, resume: bool) -> LaunchedJob:
-        """Launch ``job_name`` once; a resumed attempt first checks whether it already exists.
+    def launch(self, pipeline: PipelineConfig, job_name: str) -> LaunchedJob:
+        """Launch ``job_name`` once: if a job of that name is already active, that job is the answer.
 
+        A resumed attempt is launched the same way: Dataflow's refusal of a second
+        active name is the atomic check. (Looking names up among terminated jobs
+        too would adopt a dead job from a previous deployment that reused the name.)
         Raises :class:`PermanentLaunchError` for errors no retry can fix; transient
         API errors propagate unchanged so that the event is redelivered.
         """
         try:
-            if resume:
-                existing = self.find_by_name(job_name, active_only=False)
-                if existing is not None:
-                    return existing
             request = dataflow.LaunchFlexTemplateRequest(
                 project_id=self.config.project,
                 location=self.config.region,
