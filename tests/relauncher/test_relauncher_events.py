@@ -144,3 +144,21 @@ def test_function_is_deployable_alone():
             for name in names:
                 assert name.split(".")[0] not in {"pipelines", "localdev", "tests", "bench"}, (path, name)
     assert "def relaunch(" in (FUNCTION_DIR / "main.py").read_text()
+
+
+def test_logs_are_one_json_object_per_line_as_cloud_logging_reads_them(capsys):
+    from relauncher import logs
+
+    when = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    logs.error("RELAUNCH_RETRIES_EXHAUSTED", pipeline="orders", job="orders-analytics-a2", attempt=2, at=when)
+    logs.info("multi\nline")
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    first, second = (json.loads(line) for line in lines)
+    assert (first["severity"], first["message"], first["pipeline"], first["attempt"]) == (
+        "ERROR",
+        "RELAUNCH_RETRIES_EXHAUSTED",
+        "orders",
+        2,
+    )
+    assert first["at"] == when.isoformat() and second["message"] == "multi\nline"
