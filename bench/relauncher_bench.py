@@ -107,6 +107,7 @@ def _current(standin: DataflowStandIn, store, name: str):
 
 def run() -> dict[str, float]:
     from google.cloud import firestore
+
     from relauncher.config import parse_config
     from relauncher.store import Store
 

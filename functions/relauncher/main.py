@@ -13,6 +13,7 @@ import threading
 import functions_framework
 from cloudevents.http import CloudEvent
 from google.cloud import firestore
+
 from relauncher.config import Config, load_config
 from relauncher.handler import Outcome, handle_safely
 from relauncher.launcher import Launcher

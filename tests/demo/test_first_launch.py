@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 from google.cloud import firestore
-from relauncher.config import parse_config
-from relauncher.store import first_launch_doc, state_from_doc
 
 from localdev import first_launch
 from localdev.dataflow_standin import DataflowStandIn
 from localdev.demo import DemoConfig, demo_settings
+from relauncher.config import parse_config
+from relauncher.store import first_launch_doc, state_from_doc
 
 pytestmark = pytest.mark.emulators
 

@@ -6,7 +6,6 @@ import json
 
 import pytest
 from google.cloud import firestore, pubsub_v1
-from relauncher.store import state_from_doc
 
 from localdev import first_launch
 from localdev.dataflow_standin import DataflowStandIn
@@ -15,6 +14,7 @@ from ops import __main__ as cli
 from ops.publish import publish_sample
 from ops.rearm import rearm
 from pipelines import generator
+from relauncher.store import state_from_doc
 
 pytestmark = pytest.mark.emulators
 

@@ -11,9 +11,9 @@ from typing import Any
 import requests
 from cloudevents.conversion import to_binary, to_structured
 from cloudevents.http import CloudEvent
-from relauncher.config import Config, parse_config
 
 from pipelines import system
+from relauncher.config import Config, parse_config
 
 REGION = "europe-west1"
 DEPLOYMENT = {

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from relauncher.config import ConfigError, load_config
-from relauncher.events import JOB_STATES, MalformedEvent, parse_event, parse_state, parse_time
 
 from pipelines import system
+from relauncher.config import ConfigError, load_config
+from relauncher.events import JOB_STATES, MalformedEvent, parse_event, parse_state, parse_time
 from tests.relauncher.support import DEPLOYMENT, REGION, message_published, status_changed
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,9 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import pytest
 import requests
-from relauncher.store import UNFILED, doc_id
 
 from localdev.dataflow_standin import DataflowStandIn, RelauncherProcess
+from relauncher.store import UNFILED, doc_id
 from tests.relauncher.support import job_payload, message_published, post, settings, status_changed
 
 pytestmark = [pytest.mark.emulators, pytest.mark.slow]

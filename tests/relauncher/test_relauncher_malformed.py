@@ -7,8 +7,8 @@ import json
 import uuid
 
 import pytest
-from relauncher.store import UNFILED, doc_id
 
+from relauncher.store import UNFILED, doc_id
 from tests.relauncher.support import MESSAGE_PUBLISHED, STATUS_CHANGED, post
 
 pytestmark = [pytest.mark.emulators, pytest.mark.slow]

@@ -9,10 +9,10 @@ import itertools
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from relauncher import policy
 from relauncher.events import JOB_STATES, TERMINAL_STATES, JobStatus
 from relauncher.policy import PendingAttempt, PipelineState, complete_attempt, decide, fail_attempt, pipeline_for
-
 from tests.relauncher.support import config
 
 CFG = config()

@@ -14,9 +14,9 @@ from google.cloud import dataflow_v1beta3 as dataflow
 from google.cloud import pubsub_v1
 from google.cloud.dataflow_v1beta3.services.flex_templates_service.transports import FlexTemplatesServiceGrpcTransport
 from google.cloud.dataflow_v1beta3.services.jobs_v1_beta3.transports import JobsV1Beta3GrpcTransport
-from relauncher.launcher import Launcher, PermanentLaunchError, launch_parameter
 
 from localdev.dataflow_standin import DataflowStandIn, RelauncherProcess
+from relauncher.launcher import Launcher, PermanentLaunchError, launch_parameter
 from tests.relauncher.support import REGION, config, settings
 
 ACTIVE = dataflow.ListJobsRequest.Filter.ACTIVE

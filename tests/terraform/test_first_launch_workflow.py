@@ -23,13 +23,13 @@ from google.cloud import dataflow_v1beta3 as dataflow
 from google.cloud import firestore
 from google.cloud.dataflow_v1beta3.services.flex_templates_service.transports import FlexTemplatesServiceGrpcTransport
 from google.cloud.dataflow_v1beta3.services.jobs_v1_beta3.transports import JobsV1Beta3GrpcTransport
+
+from localdev.dataflow_standin import DataflowStandIn
+from pipelines import system
 from relauncher.config import Config, parse_config
 from relauncher.launcher import Launcher, launch_parameter
 from relauncher.policy import PipelineState
 from relauncher.store import first_launch_doc, state_from_doc
-
-from localdev.dataflow_standin import DataflowStandIn
-from pipelines import system
 from tests.terraform.workflows_runtime import Runtime, WorkflowError, http_error
 
 WORKFLOW = Path(__file__).resolve().parents[2] / "workflows" / "first_launch.yaml"

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from relauncher import config as relauncher_config
 
 from pipelines import system
+from relauncher import config as relauncher_config
 from tests.terraform import tfconfig as tf
 
 TERRAFORM_BIN = shutil.which("terraform")
