@@ -184,10 +184,12 @@ def _create_push(project: str, topic: str, subscription: str, url: str) -> str:
 
 
 class Demo:
-    def __init__(self, cfg: DemoConfig, cloud: emulators.LocalCloud) -> None:
+    def __init__(self, cfg: DemoConfig, cloud: emulators.LocalCloud, timeline: Timeline | None = None) -> None:
         self.cfg = cfg
         self.cloud = cloud
-        self.tl = Timeline(stream=cfg.stream or sys.stdout)
+        self.tl = timeline or Timeline(stream=cfg.stream or sys.stdout)
+        self._seen_events: set[tuple[str, str]] = set()
+        self._audit_checked = 0.0
         self.result = DemoResult()
         self.settings = demo_settings(cfg)
         self.dataset = f"{cfg.project}.{system.dataset()}{cfg.suffix}"
@@ -264,6 +266,7 @@ class Demo:
             if self.publisher.error is not None:
                 raise RuntimeError(f"publisher failed: {self.publisher.error!r}")
             self._check_recoveries()
+            self._follow_audit()
             if pending_kills and self.publisher.fraction() >= pending_kills[0].at and not self._recovery_pending:
                 self._inject(pending_kills.pop(0))
             if self.publisher.done.is_set() and not pending_kills and not self._recovery_pending:
@@ -279,6 +282,21 @@ class Demo:
             state = "RUNNING" if job and job.running.is_set() else ("starting" if job else "down")
             jobs.append(f"{name}: {job.job_name if job else '-'} {state}")
         self.tl.status(f"published {self.publisher.count}/{self.publisher.total} | " + " | ".join(jobs))
+
+    def _follow_audit(self, every: float = 1.0) -> None:
+        """Show the relauncher's decisions as they land in Firestore (its audit trail)."""
+        if time.monotonic() - self._audit_checked < every:
+            return
+        self._audit_checked = time.monotonic()
+        for pipeline in sorted(self.topics):
+            events = self.db.collection(self.collection).document(pipeline).collection("events").stream()
+            for doc in sorted(events, key=lambda d: str(d.to_dict().get("handled_time"))):
+                ev = doc.to_dict()
+                if (pipeline, doc.id) in self._seen_events or not ev.get("final", True):
+                    continue
+                self._seen_events.add((pipeline, doc.id))
+                state = str(ev.get("state", "")).removeprefix("JOB_STATE_")
+                self.tl.log("relauncher", f"{ev.get('job_name')} {state} -> {ev.get('decision')}: {ev.get('reason')}")
 
     def _quiesce(self, pipeline: str, timeout: float = 60.0) -> bool:
         """Pause publishing until ``pipeline`` has written every message published so far."""
@@ -458,12 +476,18 @@ def _insight_names(module: Any) -> set[str]:
 def run_demo(cfg: DemoConfig, cloud: emulators.LocalCloud | None = None) -> DemoResult:
     """Run the demo; starts (and stops) its own emulators unless ``cloud`` is given."""
     cfg.workdir.mkdir(parents=True, exist_ok=True)
+    timeline = Timeline(stream=cfg.stream or sys.stdout)
     with contextlib.ExitStack() as stack:
         if cloud is None:
-            print("starting the Pub/Sub, Firestore and BigQuery emulators ...", file=cfg.stream or sys.stdout)
+            timeline.log("setup", "starting the Pub/Sub, Firestore and BigQuery emulators ...")
             cloud = stack.enter_context(emulators.local_cloud(cfg.project))
             stack.enter_context(_env(cloud.env))
-        demo = Demo(cfg, cloud)
+            timeline.log(
+                "setup",
+                f"emulators up: Pub/Sub {cloud.pubsub.host}, Firestore {cloud.firestore.host}, "
+                f"BigQuery {cloud.bigquery.host}",
+            )
+        demo = Demo(cfg, cloud, timeline)
         stack.callback(demo.stop)
         demo.setup()
         demo.launch()
@@ -499,7 +523,7 @@ def _small_table(rows: list[dict[str, Any]], columns: int = 6, width: int = 19) 
 
     def cell(value: Any) -> str:
         if isinstance(value, dt.datetime):
-            text = value.isoformat(sep=" ", timespec="minutes")
+            text = value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M") if value.tzinfo else f"{value:%Y-%m-%d %H:%M}"
         else:
             text = value.isoformat() if isinstance(value, dt.date) else str(value)
         return text if len(text) <= width - 1 else text[: width - 2] + "~"
