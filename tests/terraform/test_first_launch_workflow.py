@@ -243,7 +243,7 @@ def test_launch_requests_equal_the_relaunchers_for_the_same_configuration(world,
     cfg = relauncher_config(project)
     launcher = Launcher(cfg, world["connectors"].flex, world["connectors"].jobs)
     for pipeline in cfg.pipelines.values():
-        launcher.launch(pipeline, pipeline.job_name(0), resume=False)
+        launcher.launch(pipeline, pipeline.job_name(0))
     from_relauncher = {launch.job_name: launch.request for launch in standin.launches}
 
     assert from_workflow == from_relauncher
