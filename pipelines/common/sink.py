@@ -9,8 +9,11 @@ tested locally, deployed unchanged.
 
 Guarantees:
 - Rows are buffered per bundle and flushed at ``batch_size`` and in ``finish_bundle``,
-  so a bundle (and with it the Pub/Sub ack of its messages) only commits after its
-  rows, dead letters included, are in BigQuery.
+  so a bundle only commits after its rows, dead letters included, are in BigQuery.
+  On Dataflow the Pub/Sub ack follows that commit, so a killed job loses nothing:
+  its replacement reads the unacked messages from the same subscription.  The local
+  DirectRunner acks as soon as it pulls (see the README's demo section), which is why
+  the demo lets a job write what it pulled before it kills it.
 - Transient errors raise: the runner retries the bundle; insert ids make the retry
   idempotent in BigQuery (best effort) and the views dedup the rest.
 - A row BigQuery refuses (``insertErrors``) is not dropped and does not stall the job:
