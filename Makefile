@@ -28,6 +28,9 @@ $(STAMP): requirements.txt
 	@touch $@
 
 venv: $(STAMP) ## Create or refresh .venv from the pinned requirements
+	@# The repo root and functions/relauncher on the venv's path: the local tools (demo, first launch,
+	@# ops) reuse the relauncher's own adapters, which are deployed from functions/relauncher alone.
+	@$(PY) -c "import sysconfig, pathlib; pathlib.Path(sysconfig.get_paths()['purelib'], 'ecommerce-analytics.pth').write_text('$(CURDIR)\n$(CURDIR)/functions/relauncher\n')"
 
 lint: venv ## ruff check and format check
 	$(VENV)/bin/ruff check .

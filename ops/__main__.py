@@ -67,7 +67,7 @@ def cmd_rearm(args: argparse.Namespace) -> int:
         settings = {
             "project": project,
             "collection": cfg["firestore"]["collection"],
-            "pipelines": {n: {"job_name_prefix": p["job_name_prefix"]} for n, p in cfg["pipelines"].items()},
+            "pipelines": {n: {} for n in cfg["pipelines"]},  # a plain re-arm needs no launch spec
         }
     endpoint = args.dataflow_endpoint or os.environ.get("DATAFLOW_ENDPOINT") or None
     result = rearm(db, settings, args.pipeline, relaunch=args.relaunch, endpoint=endpoint, operator=args.operator)

@@ -16,11 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from google.api_core import exceptions as gexc
-from google.cloud import dataflow_v1beta3 as dataflow
 from google.cloud import firestore
 
-from localdev.first_launch import build_launch_request, dataflow_clients
+from pipelines import system
+from relauncher.config import parse_config
+from relauncher.launcher import Launcher
+from relauncher.policy import PendingAttempt
 
 
 @dataclass(frozen=True)
@@ -33,12 +34,8 @@ class RearmResult:
     detail: str = ""
 
 
-def _job_name(prefix: str, attempt: int) -> str:
-    return f"{prefix}-a{attempt}"
-
-
 def claim_rearm(
-    db: firestore.Client, collection: str, pipeline: str, prefix: str, *, relaunch: bool, operator: str
+    db: firestore.Client, collection: str, pipeline: str, *, relaunch: bool, operator: str
 ) -> tuple[dict[str, Any] | None, str]:
     """The transaction: reset the budget; with ``relaunch`` also claim the next attempt. Returns (pending, event id)."""
     ref = db.collection(collection).document(pipeline)
@@ -61,12 +58,9 @@ def claim_rearm(
         }
         if relaunch and not pending:
             attempt = int(record.get("attempt") or 0) + 1
-            pending = {
-                "attempt": attempt,
-                "job_name": _job_name(prefix, attempt),
-                "failed_job_id": str(record.get("current_job_id") or ""),
-                "trigger_event": event_id,
-            }
+            pending = PendingAttempt(
+                attempt, system.job_name(pipeline, attempt), str(record.get("current_job_id") or ""), event_id
+            ).to_doc()
             changes["attempt"] = attempt
             changes["pending_attempt"] = pending
             changes["handled_job_id"] = str(record.get("current_job_id") or "")
@@ -150,28 +144,11 @@ def rearm(
     """Reset ``pipeline``'s retry budget; with ``relaunch``, launch its next attempt from the launch spec."""
     if pipeline not in settings["pipelines"]:
         raise KeyError(f"unknown pipeline {pipeline!r}; known: {sorted(settings['pipelines'])}")
-    p = settings["pipelines"][pipeline]
-    pending, _ = claim_rearm(
-        db, settings["collection"], pipeline, p["job_name_prefix"], relaunch=relaunch, operator=operator
-    )
+    pending, _ = claim_rearm(db, settings["collection"], pipeline, relaunch=relaunch, operator=operator)
     if pending is None:
         return RearmResult(pipeline, True, detail="budget reset; nothing launched")
-    flex, jobs = dataflow_clients(endpoint)
-    project, region = settings["project"], settings["region"]
-    request = build_launch_request(project, region, p["launch_parameter"], pending["job_name"])
-    try:
-        job = flex.launch_flex_template(request=request).job
-    except gexc.AlreadyExists:
-        listed = jobs.list_jobs(
-            request=dataflow.ListJobsRequest(
-                project_id=project,
-                location=region,
-                filter=dataflow.ListJobsRequest.Filter.ACTIVE,
-                name=pending["job_name"],
-            )
-        )
-        job = next((j for j in listed if j.name == pending["job_name"]), None)
-        if job is None:
-            raise RuntimeError(f"{pending['job_name']} reported active but not listed; run rearm again") from None
+    config = parse_config(settings, dataflow_endpoint=endpoint)
+    # The relauncher's own launcher: same request, ALREADY_EXISTS means this attempt is already running.
+    job = Launcher(config).launch(config.pipelines[pipeline], pending["job_name"])
     complete_rearm(db, settings["collection"], pipeline, pending, job.id)
     return RearmResult(pipeline, True, job.id, pending["job_name"], int(pending["attempt"]), "budget reset; launched")

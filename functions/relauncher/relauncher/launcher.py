@@ -58,6 +58,21 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, TRANSIENT)
 
 
+def dataflow_clients(endpoint: str | None) -> tuple[dataflow.FlexTemplatesServiceClient, dataflow.JobsV1Beta3Client]:
+    """Regional Dataflow clients, or clients on a plain gRPC channel to a local endpoint.
+
+    Local runs: the Dataflow stand-in speaks plain gRPC on loopback; a transport built
+    on an explicit channel uses no credentials at all (the anonymous equivalent).
+    """
+    if not endpoint:
+        return dataflow.FlexTemplatesServiceClient(), dataflow.JobsV1Beta3Client()
+    channel = grpc.insecure_channel(endpoint)
+    return (
+        dataflow.FlexTemplatesServiceClient(transport=FlexTemplatesServiceGrpcTransport(channel=channel)),
+        dataflow.JobsV1Beta3Client(transport=JobsV1Beta3GrpcTransport(channel=channel)),
+    )
+
+
 class Launcher:
     """Thin wrapper over the flex-template and jobs clients (regional, or a local endpoint)."""
 
@@ -69,21 +84,18 @@ class Launcher:
     ) -> None:
         self.config = config
         if flex is None or jobs is None:
-            flex, jobs = self._clients(config.dataflow_endpoint)
+            flex, jobs = dataflow_clients(config.dataflow_endpoint)
         self.flex = flex
         self.jobs = jobs
 
-    @staticmethod
-    def _clients(endpoint: str | None) -> tuple[dataflow.FlexTemplatesServiceClient, dataflow.JobsV1Beta3Client]:
-        if not endpoint:
-            return dataflow.FlexTemplatesServiceClient(), dataflow.JobsV1Beta3Client()
-        # Local runs: the Dataflow stand-in speaks plain gRPC on loopback; a transport built on an
-        # explicit channel uses no credentials at all (the anonymous equivalent).
-        channel = grpc.insecure_channel(endpoint)
-        return (
-            dataflow.FlexTemplatesServiceClient(transport=FlexTemplatesServiceGrpcTransport(channel=channel)),
-            dataflow.JobsV1Beta3Client(transport=JobsV1Beta3GrpcTransport(channel=channel)),
-        )
+    def job_state(self, job_id: str) -> str | None:
+        """The job's current state name (``JOB_STATE_RUNNING`` ...), or None if Dataflow does not know it."""
+        request = dataflow.GetJobRequest(project_id=self.config.project, location=self.config.region, job_id=job_id)
+        try:
+            job = self.jobs.get_job(request=request, timeout=LAUNCH_TIMEOUT_SECONDS)
+        except gexc.NotFound:
+            return None
+        return dataflow.JobState(job.current_state).name
 
     def find_by_name(self, job_name: str, *, active_only: bool) -> LaunchedJob | None:
         """The job with this name (an active one, or any when ``active_only`` is False)."""
