@@ -29,6 +29,7 @@ class RatePublisher:
         self._resume = threading.Event()
         self._resume.set()
         self._stop = threading.Event()
+        self._in_flight = threading.Lock()  # held while one message is being published
         self._client = pubsub_v1.PublisherClient()
         self._thread = threading.Thread(target=self._run, name="publisher", daemon=True)
 
@@ -41,7 +42,15 @@ class RatePublisher:
         return self
 
     def pause(self) -> None:
+        """Stop publishing; when this returns, no publish is under way and none starts until :meth:`resume`.
+
+        The demo relies on it: it kills a job once everything published is written, and a
+        message published in between would be pulled (and, by the DirectRunner, acked) by a
+        job about to die.
+        """
         self._resume.clear()
+        with self._in_flight:
+            pass
 
     def resume(self) -> None:
         self._resume.set()
@@ -58,14 +67,19 @@ class RatePublisher:
         try:
             next_at = time.monotonic()
             for m in self.messages:
-                self._resume.wait()
-                if self._stop.is_set():
-                    return
-                delay = next_at - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-                future = self._client.publish(self.topics[m.pipeline], m.data, **m.attributes)
-                self.published[m.pipeline].append(future.result(timeout=60))
+                while True:
+                    self._resume.wait()
+                    if self._stop.is_set():
+                        return
+                    delay = next_at - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+                    with self._in_flight:
+                        if not self._resume.is_set():
+                            continue  # paused while waiting for this message's slot: wait again
+                        future = self._client.publish(self.topics[m.pipeline], m.data, **m.attributes)
+                        self.published[m.pipeline].append(future.result(timeout=60))
+                    break
                 self.count += 1
                 next_at = max(next_at + 1.0 / self.rate, time.monotonic() - 1.0)
         except BaseException as exc:  # reported by the demo, never swallowed
