@@ -9,12 +9,12 @@ import apache_beam as beam
 
 from pipelines import validation
 from pipelines.common import sink
+from pipelines.common.job import build_job
 from pipelines.common.options import AnalyticsOptions
 from pipelines.common.transforms import (
     DEAD_LETTER,
     DropRedeliveries,
     ParseAndValidate,
-    ReadMessages,
     WindowedSums,
     utc_now,
 )
@@ -73,8 +73,4 @@ ROW_IDS = {
 
 def build(p: beam.Pipeline, options: AnalyticsOptions) -> dict[str, beam.PCollection]:
     """The whole job: read the subscription, transform, write every output to its table."""
-    messages = p | "Read" >> ReadMessages(options.input_subscription)
-    outputs = expand(messages, options.window_seconds, options.allowed_lateness_seconds)
-    for table_key, rows in outputs.items():
-        rows | f"Write_{table_key}" >> sink.WriteTable(options.output_dataset, table_key, PIPELINE, ROW_IDS[table_key])
-    return outputs
+    return build_job(p, options, PIPELINE, expand, ROW_IDS)

@@ -1,0 +1,32 @@
+"""The shape every job shares: read the subscription, transform, write each output to its table.
+
+A pipeline module supplies only what differs: its name, its ``expand`` (pure
+transforms, tested with TestStream) and the insert-id function of each table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import apache_beam as beam
+
+from pipelines.common import sink
+from pipelines.common.options import AnalyticsOptions
+from pipelines.common.transforms import ReadMessages
+
+Expand = Callable[[beam.PCollection, int, int], dict[str, beam.PCollection]]
+
+
+def build_job(
+    p: beam.Pipeline,
+    options: AnalyticsOptions,
+    pipeline: str,
+    expand: Expand,
+    row_ids: Mapping[str, Callable[[dict], str]],
+) -> dict[str, beam.PCollection]:
+    """Wire ``expand`` between the subscription and the tables; returns the outputs by table key."""
+    messages = p | "Read" >> ReadMessages(options.input_subscription)
+    outputs = expand(messages, options.window_seconds, options.allowed_lateness_seconds)
+    for table_key, rows in outputs.items():
+        rows | f"Write_{table_key}" >> sink.WriteTable(options.output_dataset, table_key, pipeline, row_ids[table_key])
+    return outputs
