@@ -190,7 +190,10 @@ def _segments(data: dict[str, Any]) -> str:
         for r in data["segments"]
     ]
     svg = charts.bar_chart(bars, title="Customers per RFM segment", width=640, label_width=140, color=charts.PALETTE[3])
-    note = "RFM quintile scores within each currency; a customer paying in two currencies counts once per currency."
+    note = (
+        "RFM scores 1-5 (recency and frequency in fixed bins, monetary a quintile within the currency); "
+        "a customer paying in two currencies counts once per currency."
+    )
     return _section("customer-segments", "Customer segments (RFM)", note, svg)
 
 
