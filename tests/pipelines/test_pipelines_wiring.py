@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -102,3 +104,35 @@ def test_readme_documents_every_contract_field_and_reason_code() -> None:
         assert f"`{f.name}`" in section, f.name
     for reason in validation.REASONS:
         assert f"`{reason}`" in section, reason
+
+
+def _pins(path: Path) -> dict[str, str]:
+    lines = [line.split("#")[0].strip() for line in path.read_text().splitlines()]
+    return {n.split("[")[0].lower(): v for n, v in (line.split("==") for line in lines if line)}
+
+
+def test_image_requirements_pin_the_root_versions_and_cover_every_runtime_import():
+    """pipelines/requirements.txt is what the flex-template image installs: lean, and never a different version."""
+    repo = Path(__file__).resolve().parents[2]
+    root, image = _pins(repo / "requirements.txt"), _pins(repo / "pipelines" / "requirements.txt")
+    assert image and all(root.get(name) == version for name, version in image.items())
+    provided = {  # import prefix -> distribution
+        "apache_beam": "apache-beam",
+        "orjson": "orjson",
+        "google.cloud.bigquery": "google-cloud-bigquery",
+        "google.api_core": "google-api-core",
+        "google.auth": "google-auth",
+    }
+    for path in (repo / "pipelines").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [f"{node.module}.{a.name}" for a in node.names]
+            for module in modules:
+                top = module.split(".")[0]
+                if top in sys.stdlib_module_names or top in ("pipelines", "__future__"):
+                    continue
+                dist = next((d for prefix, d in provided.items() if (module + ".").startswith(prefix + ".")), None)
+                assert dist in image, f"{path.relative_to(repo)} imports {module}: add it to pipelines/requirements.txt"
+    for dockerfile in (repo / "pipelines").glob("*/Dockerfile"):
+        assert "COPY pipelines/requirements.txt" in dockerfile.read_text()
