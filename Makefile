@@ -46,7 +46,7 @@ demo: venv ## Run the whole self-healing system locally, with injected failures
 bench: venv ## Benchmarks: pipeline cost per event, relauncher latency, orchestration cost
 	$(PY) -m bench
 
-report: venv ## Render the insights HTML report from the views (local sample data unless PROJECT= is given)
+report: venv ## Render the insights HTML report (seeded sample, local emulator; --project P: real data)
 	$(PY) -m insights.report
 
 schemas: venv ## Regenerate terraform/schemas/*.json from the event contracts
