@@ -18,12 +18,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import statistics
-import sys
 import time
-import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import requests
@@ -31,11 +28,8 @@ from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent
 
 from localdev import emulators
-from localdev.dataflow_standin import DataflowStandIn, RelauncherProcess, job_json
+from localdev.dataflow_standin import DataflowStandIn, RelauncherProcess, job_json, status_changed_attributes
 from pipelines import system
-
-# The function's package is deployed alone; import its store from source to seed first launches.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functions" / "relauncher"))
 
 PROJECT = "bench-project"
 REGION = "europe-west1"
@@ -52,7 +46,6 @@ DEPLOYMENT = {
     "orders_image": "orders:bench",
     "shipping_image": "shipping:bench",
 }
-STATUS_CHANGED = "google.cloud.dataflow.job.v1beta3.statusChanged"
 
 
 def _settings() -> dict[str, Any]:
@@ -75,12 +68,7 @@ class _Clock:
 
 def _event(job, state: str, at: str, event_id: str | None = None) -> tuple[dict[str, str], bytes]:
     payload = {**job_json(job), "currentState": state, "currentStateTime": at}
-    attrs = {
-        "id": event_id or uuid.uuid4().hex,
-        "type": STATUS_CHANGED,
-        "source": f"//dataflow.googleapis.com/projects/{PROJECT}/locations/{REGION}",
-        "subject": f"jobs/{job.id}",
-    }
+    attrs = status_changed_attributes(PROJECT, REGION, job.id, event_id)
     headers, body = to_binary(CloudEvent({**attrs, "datacontenttype": "application/json"}, {"payload": payload}))
     return headers, body
 

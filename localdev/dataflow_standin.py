@@ -61,6 +61,17 @@ def job_json(job: dataflow.Job) -> dict[str, Any]:
     return json.loads(dataflow.Job.to_json(job, use_integers_for_enums=False))
 
 
+def status_changed_attributes(project: str, region: str, job_id: str, event_id: str | None = None) -> dict[str, str]:
+    """CloudEvent attributes of a Dataflow ``statusChanged`` event, as Eventarc sets them for a job."""
+    return {
+        "id": event_id or uuid.uuid4().hex,
+        "type": STATUS_CHANGED,
+        "source": f"//dataflow.googleapis.com/projects/{project}/locations/{region}",
+        "subject": f"jobs/{job_id}",
+        "job": job_id,
+    }
+
+
 def job_event_data(job: dataflow.Job) -> dict[str, Any]:
     """``google.events.cloud.dataflow.v1beta3.JobEventData`` JSON for one job."""
     return {"payload": job_json(job)}
@@ -275,13 +286,7 @@ class DataflowStandIn:
             else self._publisher.topic_path(self.project, self.events_topic)
         )
         data = json.dumps(job_event_data(job)).encode()
-        attributes = {
-            "type": STATUS_CHANGED,
-            "source": f"//dataflow.googleapis.com/projects/{self.project}/locations/{self.region}",
-            "subject": f"jobs/{job.id}",
-            "job": job.id,
-            "id": uuid.uuid4().hex,
-        }
+        attributes = status_changed_attributes(self.project, self.region, job.id)
         self._publisher.publish(topic, data, **attributes).result(timeout=30)
         self.published.append({"data": json.loads(data), "attributes": attributes})
 

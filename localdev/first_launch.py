@@ -21,21 +21,12 @@ from typing import Any
 from google.cloud import firestore
 
 from relauncher.config import PipelineConfig, parse_config
+from relauncher.events import JOB_STATES, TERMINAL_STATES
 from relauncher.launcher import Launcher
 from relauncher.store import Store
 
-# Dataflow states in which a job still holds its name (and its subscription).
-ACTIVE_STATES = frozenset(
-    {
-        "JOB_STATE_RUNNING",
-        "JOB_STATE_PENDING",
-        "JOB_STATE_QUEUED",
-        "JOB_STATE_DRAINING",
-        "JOB_STATE_CANCELLING",
-        "JOB_STATE_RESOURCE_CLEANING_UP",
-        "JOB_STATE_STOPPED",
-    }
-)
+# Dataflow states in which a job still holds its name (and its subscription): not yet terminal.
+ACTIVE_STATES = frozenset(JOB_STATES) - TERMINAL_STATES - {"JOB_STATE_UNKNOWN"}
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,6 @@ SHIPMENT_STATUSES = (
     "EXCEPTION",
     "RETURNED",
 )
-TERMINAL_SHIPMENT_STATUSES = ("DELIVERED", "RETURNED")
 # ISO 4217 codes accepted for money: the pattern is checked; this list is what the generator uses.
 CURRENCIES = ("EUR", "USD", "GBP", "CHF", "SEK", "PLN")
 

@@ -12,6 +12,7 @@ import requests
 from cloudevents.conversion import to_binary, to_structured
 from cloudevents.http import CloudEvent
 
+from localdev.dataflow_standin import job_json, status_changed_attributes
 from pipelines import system
 from relauncher.config import Config, parse_config
 
@@ -26,7 +27,6 @@ DEPLOYMENT = {
     "orders_image": "europe-west1-docker.pkg.dev/test-project/analytics/orders:test",
     "shipping_image": "europe-west1-docker.pkg.dev/test-project/analytics/shipping:test",
 }
-STATUS_CHANGED = "google.cloud.dataflow.job.v1beta3.statusChanged"
 MESSAGE_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
 
 
@@ -48,8 +48,6 @@ def rfc3339(t: dt.datetime) -> str:
 
 def job_payload(job: Any, state: str, *, at: dt.datetime | None = None, **extra: Any) -> dict[str, Any]:
     """Job REST JSON for ``job`` (a stand-in Job or a dict) in ``state`` at time ``at``."""
-    from localdev.dataflow_standin import job_json
-
     body = dict(job) if isinstance(job, dict) else job_json(job)
     body["currentState"] = state
     body["currentStateTime"] = rfc3339(at or dt.datetime.now(dt.UTC))
@@ -59,15 +57,9 @@ def job_payload(job: Any, state: str, *, at: dt.datetime | None = None, **extra:
 
 def status_changed(payload: dict[str, Any], event_id: str | None = None) -> tuple[dict[str, str], Any]:
     """Attributes and data of an Eventarc Dataflow ``statusChanged`` CloudEvent."""
-    attrs = {
-        "id": event_id or uuid.uuid4().hex,
-        "type": STATUS_CHANGED,
-        "source": f"//dataflow.googleapis.com/projects/{payload.get('projectId', 'p')}/locations/{REGION}",
-        "subject": f"jobs/{payload.get('id', 'unknown')}",
-        "job": str(payload.get("id", "unknown")),
-        "datacontenttype": "application/json",
-    }
-    return attrs, {"payload": payload}
+    job_id = str(payload.get("id", "unknown"))
+    attrs = status_changed_attributes(str(payload.get("projectId", "p")), REGION, job_id, event_id)
+    return {**attrs, "datacontenttype": "application/json"}, {"payload": payload}
 
 
 def message_published(inner: Any, event_id: str | None = None) -> tuple[dict[str, str], Any]:

@@ -8,8 +8,9 @@ import uuid
 
 import pytest
 
+from localdev.dataflow_standin import STATUS_CHANGED
 from relauncher.store import UNFILED, doc_id
-from tests.relauncher.support import MESSAGE_PUBLISHED, STATUS_CHANGED, post
+from tests.relauncher.support import MESSAGE_PUBLISHED, post
 
 pytestmark = [pytest.mark.emulators, pytest.mark.slow]
 
