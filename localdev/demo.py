@@ -38,8 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from google.api_core.exceptions import AlreadyExists
-from google.cloud import firestore, pubsub_v1
+from google.cloud import firestore
 
 from localdev import conservation, emulators, first_launch, provision, recovery
 from localdev.dataflow_standin import RelauncherProcess
@@ -166,23 +165,6 @@ def demo_settings(cfg: DemoConfig) -> dict[str, Any]:
     return settings
 
 
-def _create_push(project: str, topic: str, subscription: str, url: str) -> str:
-    publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
-    topic_path = publisher.topic_path(project, topic)
-    sub_path = subscriber.subscription_path(project, subscription)
-    with contextlib.suppress(AlreadyExists):
-        publisher.create_topic(name=topic_path)
-    with contextlib.suppress(AlreadyExists):
-        subscriber.create_subscription(
-            name=sub_path,
-            topic=topic_path,
-            push_config=pubsub_v1.types.PushConfig(push_endpoint=url),
-            ack_deadline_seconds=30,
-        )
-    subscriber.close()
-    return topic_path
-
-
 class Demo:
     def __init__(self, cfg: DemoConfig, cloud: emulators.LocalCloud, timeline: Timeline | None = None) -> None:
         self.cfg = cfg
@@ -217,7 +199,7 @@ class Demo:
         self.standin.start()
         self.function.dataflow_endpoint = self.standin.endpoint
         self.function.start()
-        _create_push(cfg.project, f"{EVENTS_TOPIC}{cfg.suffix}", events_sub, self.function.url)
+        provision.create_push_subscription(cfg.project, f"{EVENTS_TOPIC}{cfg.suffix}", events_sub, self.function.url)
         self.result.pids.append(self.function.process.proc.pid)  # type: ignore[union-attr]
         tl.log("setup", f"relauncher on {self.function.url} (push subscription {events_sub}); budget {cfg.max_retries}")
         self.runner = LocalJobRunner(
