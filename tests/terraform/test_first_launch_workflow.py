@@ -28,8 +28,8 @@ from localdev.dataflow_standin import DataflowStandIn
 from pipelines import system
 from relauncher.config import Config, parse_config
 from relauncher.launcher import Launcher, launch_parameter
-from relauncher.policy import PipelineState
-from relauncher.store import first_launch_doc, state_from_doc
+from relauncher.policy import PendingAttempt, PipelineState
+from relauncher.store import first_launch_doc, state_from_doc, state_to_doc
 from tests.terraform.workflows_runtime import Runtime, WorkflowError, http_error
 
 WORKFLOW = Path(__file__).resolve().parents[2] / "workflows" / "first_launch.yaml"
@@ -77,7 +77,7 @@ class Connectors:
         prefix = "googleapis.dataflow.v1b3.projects.locations."
         return {
             "googleapis.firestore.v1.projects.databases.documents.get": self.document_get,
-            "googleapis.firestore.v1.projects.databases.documents.patch": self.document_patch,
+            "googleapis.firestore.v1.projects.databases.documents.commit": self.document_commit,
             prefix + "flexTemplates.launch": self.launch,
             prefix + "jobs.get": self.job_get,
             prefix + "jobs.list": self.job_list,
@@ -95,8 +95,8 @@ class Connectors:
     def document_get(self, args: dict[str, Any]) -> Any:
         return self._firestore("GET", args["name"])
 
-    def document_patch(self, args: dict[str, Any]) -> Any:
-        return self._firestore("PATCH", args["name"], args["body"])
+    def document_commit(self, args: dict[str, Any]) -> Any:
+        return self._firestore("POST", args["database"] + "/documents:commit", args["body"])
 
     # Dataflow: REST JSON in and out, gRPC to the stand-in in between.
     @staticmethod
@@ -177,9 +177,13 @@ def test_definition_runs_one_isolated_parallel_branch_per_pipeline(project: str)
     scope = {"config": settings(project)}
     branches = runtime.evaluate(parallel["for"]["in"], scope)
     assert sorted(branches) == system.pipeline_names() and len(branches) == 2
-    first = parallel["for"]["steps"][0]["launch_one"]
-    assert first["try"]["call"] == "launch_pipeline", "each branch's work must sit inside try"
-    assert first["except"]["steps"], "a branch's exception is handled inside the branch"
+    branch = {name: body for step in parallel["for"]["steps"] for name, body in step.items()}
+    launch_one = branch["launch_one"]
+    assert launch_one["try"]["call"] == "launch_pipeline", "each branch's work must sit inside try"
+    assert launch_one["except"]["steps"], "a branch's exception is handled inside the branch"
+    # The outcome the except block sets must exist before it (except-block variables are local).
+    names = list(branch)
+    assert names.index("declare_outcome") < names.index("launch_one")
 
 
 def test_definition_calls_only_documented_connectors() -> None:
@@ -199,7 +203,7 @@ def test_definition_calls_only_documented_connectors() -> None:
     walk(wf)
     assert calls - set(wf) == {
         "googleapis.firestore.v1.projects.databases.documents.get",
-        "googleapis.firestore.v1.projects.databases.documents.patch",
+        "googleapis.firestore.v1.projects.databases.documents.commit",
         "googleapis.dataflow.v1b3.projects.locations.flexTemplates.launch",
         "googleapis.dataflow.v1b3.projects.locations.jobs.get",
         "googleapis.dataflow.v1b3.projects.locations.jobs.list",
@@ -316,3 +320,109 @@ def test_a_finished_recorded_job_is_replaced_by_a_fresh_first_attempt(world, pro
         assert outcome["job_id"] != first[name]["job_id"]
         assert outcome["job_name"] == first[name]["job_name"]
         assert record(world, project, name)["current_job_id"] == outcome["job_id"]
+
+
+# -- scoping, and re-runs while the relauncher owns the pipeline -----------------------------------
+
+
+def test_runtime_keeps_a_variable_first_set_in_except_local_to_it() -> None:
+    """Guard for the interpreter itself: Cloud Workflows' except-block scoping (see _try)."""
+    steps = [
+        {"declared": {"assign": [{"seen": "before"}]}},
+        {
+            "fail": {
+                "try": {"raise": "boom"},
+                "except": {"as": "e", "steps": [{"set": {"assign": [{"seen": "${e}"}, {"fresh": "${e}"}]}}]},
+            }
+        },
+    ]
+    visible = Runtime({"main": {"steps": [*steps, {"out": {"return": "${seen}"}}]}}, {}, {})
+    assert visible.run() == "boom", "an outer variable assigned in except keeps the value"
+    hidden = Runtime({"main": {"steps": [*steps, {"out": {"return": "${fresh}"}}]}}, {}, {})
+    with pytest.raises(WorkflowError, match="undefined variable fresh"):
+        hidden.run()
+
+
+def _pending(pipeline: Any, failed_job_id: str) -> dict[str, Any]:
+    """The relauncher claimed attempt 1 and has not completed it yet."""
+    return {"pending": PendingAttempt(1, pipeline.job_name(1), failed_job_id, "event-1")}
+
+
+def _exhausted(pipeline: Any, failed_job_id: str) -> dict[str, Any]:
+    """The relauncher used up the budget and gave up."""
+    return {"attempt": pipeline.max_retries, "retries_used": pipeline.max_retries, "exhausted": True}
+
+
+def _relauncher_owns(world: dict[str, Any], project: str, extra: Any) -> dict[str, dict[str, Any]]:
+    """First launch, then every job fails and the relauncher writes its record (``extra`` fields)."""
+    _, first = run_first_launch(world, project)
+    cfg = relauncher_config(project)
+    collection = world["db"].collection(settings(project)["collection"])
+    for name, outcome in first.items():
+        world["standin"].set_state(outcome["job_id"], "JOB_STATE_FAILED")
+        owned = PipelineState(
+            current_job_id=outcome["job_id"],
+            current_job_name=outcome["job_name"],
+            last_state="JOB_STATE_FAILED",
+            handled_job_id=outcome["job_id"],
+            **extra(cfg.pipelines[name], outcome["job_id"]),
+        )
+        collection.document(name).set(state_to_doc(owned, cfg.pipelines[name]))
+    return first
+
+
+@pytest.mark.emulators
+@pytest.mark.parametrize(
+    ("extra", "status"), [(_pending, "relaunch_pending"), (_exhausted, "exhausted")], ids=["pending", "exhausted"]
+)
+def test_a_rerun_while_the_relauncher_owns_the_pipeline_launches_and_writes_nothing(
+    world, project: str, extra: Any, status: str
+) -> None:
+    standin: DataflowStandIn = world["standin"]
+    first = _relauncher_owns(world, project, extra)
+    requests_before = standin.requests_seen
+    docs = {name: record(world, project, name) for name in first}
+
+    runtime, second = run_first_launch(world, project)
+
+    assert not isinstance(second, WorkflowError), second
+    assert {r["status"] for r in second.values()} == {status}
+    assert standin.requests_seen == requests_before, "no launch while the relauncher owns the pipeline"
+    assert not [name for name, _ in runtime.calls if name.endswith(("flexTemplates.launch", "documents.commit"))]
+    assert {name: record(world, project, name) for name in first} == docs, "its record is left alone"
+    assert {job.name for job in standin.jobs()} == {o["job_name"] for o in first.values()}
+
+
+@pytest.mark.emulators
+def test_a_record_written_between_read_and_write_is_not_overwritten(world, project: str) -> None:
+    """The record write carries a currentDocument.updateTime precondition (Firestore REST Write)."""
+    connectors: Connectors = world["connectors"]
+    _, first = run_first_launch(world, project)
+    for outcome in first.values():
+        world["standin"].set_state(outcome["job_id"], "JOB_STATE_FAILED")
+    collection = world["db"].collection(settings(project)["collection"])
+    table = connectors.table()
+    read = table["googleapis.firestore.v1.projects.databases.documents.get"]
+
+    def read_then_relauncher_writes(args: dict[str, Any]) -> Any:
+        # A real concurrent write to the emulator, right after the workflow's read: the relauncher
+        # claiming attempt 1 for the failed job (its transaction commits in that gap).
+        doc = read(args)
+        name = args["name"].rsplit("/", 1)[1]
+        collection.document(name).update(
+            {"pending_attempt": {"attempt": 1, "job_name": "x", "failed_job_id": "y", "trigger_event": "z"}}
+        )
+        return doc
+
+    table["googleapis.firestore.v1.projects.databases.documents.get"] = read_then_relauncher_writes
+    runtime = Runtime(definition(), {"LAUNCH_CONFIG": json.dumps(settings(project))}, table)
+    with pytest.raises(WorkflowError) as raised:
+        runtime.run()
+    outcomes = raised.value.value
+    assert {o["status"] for o in outcomes.values()} == {"error"}
+    assert {o["error"]["code"] for o in outcomes.values()} == {400}
+    assert all("FAILED_PRECONDITION" in o["error"]["message"] for o in outcomes.values())
+    for name in first:
+        doc = record(world, project, name)
+        assert doc["pending_attempt"]["attempt"] == 1, "the relauncher's claim survives"
+        assert doc["current_job_id"] == first[name]["job_id"]

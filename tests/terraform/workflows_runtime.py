@@ -5,11 +5,12 @@ nothing more: ``main`` and subworkflows with ``params``; steps ``assign`` (inclu
 ``name[key]`` and ``name.key`` targets), ``call`` (subworkflows and connectors, ``args``,
 ``result``), ``switch`` (``condition`` with ``next``, ``return``, ``raise`` or ``steps``),
 ``return``, ``raise``, ``next``, ``try``/``except`` (``as``, ``steps``), ``for`` (``value``,
-``in``, ``steps``) and ``parallel`` (``shared``, ``for``); expressions ``${...}`` with literals,
-variables, ``.key`` / ``[key]`` access, ``+``, comparisons, ``in``, ``and``/``or``/``not`` and
-the functions listed in :data:`FUNCTIONS`. Workflows scoping is followed where the definition
-relies on it: a variable first assigned inside a ``for`` or ``parallel`` iteration stays local
-to it, and only ``shared`` variables flow out of a parallel iteration.
+``in``, ``steps``) and ``parallel`` (``shared``, ``for``); expressions ``${...}`` with literals
+(lists too), variables, ``.key`` / ``[key]`` access, ``+``, comparisons, ``in``,
+``and``/``or``/``not`` and the functions listed in :data:`FUNCTIONS`. Workflows scoping is
+followed as documented: a variable first assigned inside a ``for`` or ``parallel`` iteration or
+inside an ``except`` block stays local to it (reading it afterwards fails), and only ``shared``
+variables flow out of a parallel iteration.
 
 Parallel iterations run one after another, in order: the definition must not depend on timing.
 Connector calls go to the handlers given to :class:`Runtime` (in the tests: the real Firestore
@@ -110,6 +111,8 @@ class Runtime:
     def _node(self, node: ast.AST, scope: Mapping[str, Any]) -> Any:
         if isinstance(node, ast.Constant):
             return node.value
+        if isinstance(node, ast.List):  # e.g. map.get(m, ["a", "b"]) (Workflows map.get docs)
+            return [self._node(e, scope) for e in node.elts]
         if isinstance(node, ast.Name):
             if node.id in NAMES:
                 return NAMES[node.id]
@@ -237,20 +240,34 @@ class Runtime:
             else:
                 self._step(body, scope)
         except WorkflowError as exc:
-            scope[handler["as"]] = exc.value
-            self._steps(handler["steps"], scope)
+            # Workflows docs, https://cloud.google.com/workflows/docs/reference/syntax/catching-errors
+            # ("Variable scope"): "A variable created inside an except block belongs to the local
+            # scope of that block, and is accessible only in that scope ... assign the variable
+            # before the block to place it in the surrounding scope." So the handler runs in a
+            # child scope: assignments to outer variables flow out, new variables (and ``as``) die.
+            self._in_child_scope(handler["steps"], scope, {handler["as"]: exc.value}, shared=None)
 
     def _for(self, loop: dict[str, Any], scope: dict[str, Any], shared: set[str] | None) -> None:
+        # Workflows docs, https://cloud.google.com/workflows/docs/reference/syntax/variables
+        # ("Variable scope"): "A variable created inside a for loop belongs to the local scope of
+        # that loop, and is accessible only in that scope." A parallel iteration sees copies of
+        # the outer variables, and only ``shared`` ones flow back out.
         for item in self.evaluate(loop["in"], scope):
-            # Iteration scope: outer variables are visible; new ones die with the iteration.
-            inner = dict(scope) if shared is None else copy.deepcopy(scope)
-            inner[loop["value"]] = item
-            try:
-                self._steps(loop["steps"], inner)
-            finally:
-                for name in scope:
-                    if shared is None or name in shared:
-                        scope[name] = inner[name]
+            self._in_child_scope(loop["steps"], scope, {loop["value"]: item}, shared=shared)
+
+    def _in_child_scope(
+        self, steps: list[dict[str, Any]], scope: dict[str, Any], bound: dict[str, Any], shared: set[str] | None
+    ) -> None:
+        """Run ``steps`` in a scope nested in ``scope``: only variables that already existed outside
+        (all of them, or the ``shared`` ones for a parallel branch) keep what the steps assign."""
+        inner = dict(scope) if shared is None else copy.deepcopy(scope)
+        inner.update(bound)
+        try:
+            self._steps(steps, inner)
+        finally:
+            for name in scope:
+                if shared is None or name in shared:
+                    scope[name] = inner[name]
 
     def _assign(self, target: str, value: Any, scope: dict[str, Any]) -> None:
         match = re.fullmatch(r"(\w+)(?:\[(.+)\]|\.(\w+))?", target)
