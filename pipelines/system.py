@@ -48,17 +48,29 @@ def template_variables(deployment: Mapping[str, Any]) -> dict[str, Any]:
     ``deployment`` holds what differs per installation: ``project``, ``bucket``,
     ``worker_service_account``, ``subnetwork``, ``max_workers``, ``window_seconds``,
     ``allowed_lateness_seconds``, ``orders_image``, ``shipping_image`` and
-    optionally ``dataset``.  Terraform passes the same keys (see terraform/locals.tf).
+    optionally ``dataset``, ``labels`` (user labels for every job) and ``kms_key_name``.
+    Terraform passes the same keys (see terraform/modules/launch_config).
     """
     cfg = system()
     names: dict[str, Any] = {
         "dataset": cfg["bigquery"]["dataset"],
         "managed_label_key": cfg["managed_label"]["key"],
         "managed_label_value": cfg["managed_label"]["value"],
+        "user_label_members": user_label_members(deployment.get("labels") or {}),
+        "kms_key_name": deployment.get("kms_key_name") or "",
     }
     for name, pipeline in cfg["pipelines"].items():
         names[f"{name}_subscription"] = pipeline["subscription"]
     return {**names, **deployment}
+
+
+def user_label_members(labels: Mapping[str, str]) -> str:
+    """User labels as JSON object members (``"k": "v", `` each, sorted) for additionalUserLabels.
+
+    The template places them before the fixed labels, so the fixed ones win a clash; terraform's
+    launch_config module builds the identical text with ``jsonencode``.
+    """
+    return "".join(f"{json.dumps(k)}: {json.dumps(labels[k])}, " for k in sorted(labels))
 
 
 def template_placeholders() -> set[str]:
@@ -93,6 +105,7 @@ def relauncher_settings(deployment: Mapping[str, Any], *, project: str, region: 
         "collection": cfg["firestore"]["collection"],
         "managed_label": dict(cfg["managed_label"]),
         "exhausted_log_message": cfg["relauncher"]["exhausted_log_message"],
+        "audit_retention_days": deployment.get("audit_retention_days") or cfg["relauncher"]["audit_retention_days"],
         "pipelines": {
             name: {
                 "job_name_prefix": p["job_name_prefix"],

@@ -32,6 +32,9 @@ resource "google_project_service" "enabled" {
   disable_dependent_services = false
 }
 
+# Read through the Resource Manager API, so only once it is enabled (on a fresh project it is not).
 data "google_project" "this" {
   project_id = var.project_id
+
+  depends_on = [google_project_service.enabled]
 }

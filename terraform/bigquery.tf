@@ -15,7 +15,7 @@ locals {
 }
 
 resource "google_bigquery_dataset" "analytics" {
-  #checkov:skip=CKV_GCP_81:Google-managed encryption at rest; customer-managed keys are an organisation policy decision outside this reference system
+  #checkov:skip=CKV_GCP_81:Customer-managed encryption is optional (var.kms_key_name, off by default); Google-managed encryption otherwise
   project     = var.project_id
   dataset_id  = local.system.bigquery.dataset
   location    = local.bigquery_location
@@ -24,11 +24,19 @@ resource "google_bigquery_dataset" "analytics" {
 
   delete_contents_on_destroy = !var.deletion_protection
 
-  depends_on = [google_project_service.enabled]
+  # Optional CMEK (var.kms_key_name): the default for every table created in the dataset.
+  dynamic "default_encryption_configuration" {
+    for_each = var.kms_key_name == null ? [] : [var.kms_key_name]
+    content {
+      kms_key_name = default_encryption_configuration.value
+    }
+  }
+
+  depends_on = [google_project_service.enabled, google_kms_crypto_key_iam_member.agents]
 }
 
 resource "google_bigquery_table" "tables" {
-  #checkov:skip=CKV_GCP_80:Google-managed encryption at rest; customer-managed keys are an organisation policy decision outside this reference system
+  #checkov:skip=CKV_GCP_80:Customer-managed encryption is optional (var.kms_key_name, the dataset default, off by default)
   for_each = local.tables
 
   project     = var.project_id
@@ -48,7 +56,7 @@ resource "google_bigquery_table" "tables" {
 }
 
 resource "google_bigquery_table" "base_views" {
-  #checkov:skip=CKV_GCP_80:Google-managed encryption at rest; customer-managed keys are an organisation policy decision outside this reference system
+  #checkov:skip=CKV_GCP_80:Customer-managed encryption is optional (var.kms_key_name, the dataset default, off by default)
   for_each = local.base_views
 
   project             = var.project_id
@@ -68,7 +76,7 @@ resource "google_bigquery_table" "base_views" {
 }
 
 resource "google_bigquery_table" "insight_views" {
-  #checkov:skip=CKV_GCP_80:Google-managed encryption at rest; customer-managed keys are an organisation policy decision outside this reference system
+  #checkov:skip=CKV_GCP_80:Customer-managed encryption is optional (var.kms_key_name, the dataset default, off by default)
   for_each = local.insight_views
 
   project             = var.project_id

@@ -13,3 +13,18 @@ resource "google_firestore_database" "default" {
 
   depends_on = [google_project_service.enabled]
 }
+
+# Firestore TTL on the relauncher's audit entries: every pipelines/{p}/events/{event} and
+# pipelines/_unfiled/events/{event} document (collection group "events") is deleted once its
+# expire_at timestamp has passed (typically within 24 hours after: Firestore docs, "Manage data
+# retention with TTL policies"). Every Dataflow job in the region reaches the function, so
+# _unfiled would otherwise grow forever. The relauncher writes expire_at = handled time +
+# audit_retention_days (RELAUNCHER_CONFIG); an entry without it is kept.
+resource "google_firestore_field" "audit_ttl" {
+  project    = var.project_id
+  database   = google_firestore_database.default.name
+  collection = "events"
+  field      = "expire_at"
+
+  ttl_config {}
+}

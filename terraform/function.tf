@@ -60,10 +60,14 @@ resource "google_cloudfunctions2_function" "relauncher" {
     service_account_email = google_service_account.trigger.email
   }
 
+  # The build reads the copied source as the builder; the trigger needs the Eventarc and Pub/Sub
+  # agents and every role propagated (service_agents.tf), which time_sleep waits for.
   depends_on = [
     google_project_service.enabled,
     google_project_iam_member.roles,
     google_storage_bucket_iam_member.builder_objects,
+    google_project_iam_member.builder_function_sources,
     google_artifact_registry_repository_iam_member.builder_writer,
+    time_sleep.eventarc_agent_ready,
   ]
 }

@@ -53,8 +53,10 @@ locals {
   project_roles = {
     worker_dataflow      = { member = local.worker_member, role = "roles/dataflow.worker" }
     relauncher_dataflow  = { member = local.relauncher_member, role = "roles/dataflow.developer" }
+    relauncher_launch    = { member = local.relauncher_member, role = google_project_iam_custom_role.flex_launcher.id }
     relauncher_firestore = { member = local.relauncher_member, role = "roles/datastore.user" }
     workflow_dataflow    = { member = local.workflow_member, role = "roles/dataflow.developer" }
+    workflow_launch      = { member = local.workflow_member, role = google_project_iam_custom_role.flex_launcher.id }
     workflow_firestore   = { member = local.workflow_member, role = "roles/datastore.user" }
     workflow_logging     = { member = local.workflow_member, role = "roles/logging.logWriter" }
     trigger_eventarc     = { member = local.trigger_member, role = "roles/eventarc.eventReceiver" }
@@ -98,11 +100,38 @@ resource "google_bigquery_dataset_iam_member" "worker_data_editor" {
   member     = local.worker_member
 }
 
-# Dataflow workers: staging and temp files in this bucket only.
+# The bucket holds what every relaunch starts from (templates/) beside scratch space, so each
+# account gets object rights under its own prefixes only: IAM conditions on the object name, and
+# on the listing prefix for storage.objects.list, which is checked on the bucket (IAM docs,
+# conditions-attribute-reference: resource.name of an object is
+# "projects/_/buckets/BUCKET/objects/NAME"; API attribute storage.googleapis.com/objectListPrefix).
+locals {
+  bucket_path = "projects/_/buckets/${google_storage_bucket.pipelines.name}"
+  bucket_prefixes = {
+    worker   = ["temp/", "staging/"]     # Dataflow scratch and staged files
+    builder  = ["templates/", "source/"] # template specs written, build sources read
+    launcher = ["templates/"]            # template specs read
+  }
+  bucket_prefix_condition = {
+    for who, prefixes in local.bucket_prefixes : who => join(" || ", concat(
+      [for prefix in prefixes : "resource.name.startsWith(\"${local.bucket_path}/objects/${prefix}\")"],
+      [for prefix in prefixes : "api.getAttribute(\"storage.googleapis.com/objectListPrefix\", \"\").startsWith(\"${prefix}\")"],
+    ))
+  }
+}
+
+# Dataflow workers (and the flex-template launcher VM, which runs as them): temp/ and staging/
+# only. They can neither read nor rewrite templates/ or the function's source.
 resource "google_storage_bucket_iam_member" "worker_object_admin" {
   bucket = google_storage_bucket.pipelines.name
   role   = "roles/storage.objectAdmin"
   member = local.worker_member
+
+  condition {
+    title       = "scratch-prefixes-only"
+    description = "Objects under ${join(", ", local.bucket_prefixes.worker)} only."
+    expression  = local.bucket_prefix_condition.worker
+  }
 }
 
 # Dataflow workers (and the flex-template launcher VM, which runs as them) pull the images.
@@ -124,6 +153,52 @@ resource "google_storage_bucket_iam_member" "launcher_template_reader" {
 
   bucket = google_storage_bucket.pipelines.name
   role   = "roles/storage.objectViewer"
+  member = each.value
+
+  condition {
+    title       = "template-specs-only"
+    description = "Objects under templates/ only."
+    expression  = local.bucket_prefix_condition.launcher
+  }
+}
+
+# roles/dataflow.developer does not hold everything a flex-template launch checks: Google
+# documents roles/dataflow.admin as the "minimal role for creating and managing dataflow jobs"
+# (https://cloud.google.com/iam/docs/roles-permissions/dataflow), and what admin has beyond
+# developer for a launch from an existing template and bucket is compute.machineTypes.get (the
+# worker machine type is validated) and storage.buckets.get (the staging/temp bucket is checked).
+# The rest of admin (Cloud Build, KMS key handles, storage.objects.*) is not needed here: objects
+# are granted per prefix above. Not smoke-tested against a real project (no cloud access here).
+resource "google_project_iam_custom_role" "flex_launcher" {
+  project     = var.project_id
+  role_id     = "ecommerceFlexLauncher"
+  title       = "Ecommerce flex-template launcher (what dataflow.developer lacks)"
+  description = "compute.machineTypes.get: the launch validates the workers' machine type. Bound at project level."
+  permissions = ["compute.machineTypes.get"]
+  stage       = "GA"
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_project_iam_custom_role" "bucket_metadata_reader" {
+  project     = var.project_id
+  role_id     = "ecommerceBucketMetadataReader"
+  title       = "Ecommerce bucket metadata reader"
+  description = "storage.buckets.get: the launch checks the staging and temp bucket. Bound on the pipelines bucket only."
+  permissions = ["storage.buckets.get"]
+  stage       = "GA"
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_storage_bucket_iam_member" "launcher_bucket_metadata" {
+  for_each = {
+    relauncher = local.relauncher_member
+    workflow   = local.workflow_member
+  }
+
+  bucket = google_storage_bucket.pipelines.name
+  role   = google_project_iam_custom_role.bucket_metadata_reader.id
   member = each.value
 }
 
@@ -152,17 +227,43 @@ resource "google_cloud_run_v2_service_iam_member" "trigger_invoker" {
 resource "google_service_account_iam_member" "pubsub_token_creator" {
   service_account_id = google_service_account.trigger.name
   role               = "roles/iam.serviceAccountTokenCreator"
-  member             = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
-
-  depends_on = [google_project_service.enabled]
+  member             = local.pubsub_agent_member
 }
 
-# Builds (the function's, and `make templates` when run with --service-account): read sources,
-# write template specs, in this bucket only; push images to our repository only.
+# Builds (the function's, and `make templates` when run with --service-account): read sources
+# under source/, write template specs under templates/, in this bucket only; push images to our
+# repository only.
 resource "google_storage_bucket_iam_member" "builder_objects" {
   bucket = google_storage_bucket.pipelines.name
   role   = "roles/storage.objectAdmin"
   member = local.builder_member
+
+  condition {
+    title       = "build-prefixes-only"
+    description = "Objects under ${join(", ", local.bucket_prefixes.builder)} only."
+    expression  = local.bucket_prefix_condition.builder
+  }
+}
+
+# Cloud Functions 2nd gen copies storage_source into its own bucket
+# gcf-v2-sources-<project number>-<region> and the build fetches it from there, so a custom build
+# account needs Storage Object Viewer on that bucket ("Access to bucket gcf-v2-sources-... denied":
+# hashicorp/terraform-provider-google#20571). The bucket is created by Cloud Functions during the
+# first deploy, so the grant is project-level, conditioned on exactly that bucket.
+locals {
+  function_sources_bucket = "projects/_/buckets/gcf-v2-sources-${data.google_project.this.number}-${var.region}"
+}
+
+resource "google_project_iam_member" "builder_function_sources" {
+  project = var.project_id
+  role    = "roles/storage.objectViewer"
+  member  = local.builder_member
+
+  condition {
+    title       = "gcf-v2-sources-bucket-only"
+    description = "The bucket Cloud Functions copies the relauncher's source into, and its objects."
+    expression  = "resource.name == \"${local.function_sources_bucket}\" || resource.name.startsWith(\"${local.function_sources_bucket}/objects/\")"
+  }
 }
 
 resource "google_artifact_registry_repository_iam_member" "builder_writer" {

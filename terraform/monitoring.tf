@@ -1,34 +1,24 @@
-# Alert when the relauncher gives up on a pipeline (its retry budget is exhausted) and when the
-# function itself fails. The exhausted entry is a structured log line whose "message" is the
-# fixed text from system.json; Cloud Logging puts it at jsonPayload.message.
+# Alerts on the relauncher's own log entries. Both are log-match conditions (condition_matched_log):
+# they evaluate the entries themselves, so there is no log-based metric to create first and no
+# "Cannot find metric(s)" when the policy is created seconds after that metric
+# (hashicorp/terraform-provider-google#11102). Cloud Logging puts a structured line's "message" at
+# jsonPayload.message and its "severity" in the entry's severity.
 locals {
   relauncher_log_filter = join(" AND ", [
     "resource.type=\"cloud_run_revision\"",
     "resource.labels.service_name=\"${local.relauncher_name}\"",
   ])
+
+  # Every alert goes to the required alert_email channel and to any further channels given.
+  notification_channels = concat([google_monitoring_notification_channel.email.id], var.notification_channels)
 }
 
-resource "google_logging_metric" "retries_exhausted" {
-  project     = var.project_id
-  name        = "ecommerce_relauncher_retries_exhausted"
-  description = "Relauncher entries saying a pipeline's retry budget is exhausted and it stays down."
-  filter      = "${local.relauncher_log_filter} AND jsonPayload.message=\"${local.system.relauncher.exhausted_log_message}\""
-
-  metric_descriptor {
-    metric_kind  = "DELTA"
-    value_type   = "INT64"
-    unit         = "1"
-    display_name = "Relauncher retries exhausted"
-
-    labels {
-      key         = "pipeline"
-      value_type  = "STRING"
-      description = "Pipeline whose retries are exhausted."
-    }
-  }
-
-  label_extractors = {
-    pipeline = "EXTRACT(jsonPayload.pipeline)"
+resource "google_monitoring_notification_channel" "email" {
+  project      = var.project_id
+  display_name = "Ecommerce analytics alerts (${var.alert_email})"
+  type         = "email"
+  labels = {
+    email_address = var.alert_email
   }
 
   depends_on = [google_project_service.enabled]
@@ -39,32 +29,25 @@ resource "google_monitoring_alert_policy" "retries_exhausted" {
   display_name          = "Ecommerce pipeline down: relaunch retries exhausted"
   combiner              = "OR"
   severity              = "CRITICAL"
-  notification_channels = var.notification_channels
+  notification_channels = local.notification_channels
   user_labels           = local.labels
 
   conditions {
     display_name = "Retries exhausted logged by the relauncher"
 
-    condition_threshold {
-      filter          = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.retries_exhausted.name}\" AND resource.type=\"cloud_run_revision\""
-      comparison      = "COMPARISON_GT"
-      threshold_value = 0
-      duration        = "0s"
-
-      aggregations {
-        alignment_period     = "60s"
-        per_series_aligner   = "ALIGN_SUM"
-        cross_series_reducer = "REDUCE_SUM"
-        group_by_fields      = ["metric.label.pipeline"]
-      }
-
-      trigger {
-        count = 1
+    condition_matched_log {
+      filter = "${local.relauncher_log_filter} AND jsonPayload.message=\"${local.system.relauncher.exhausted_log_message}\""
+      label_extractors = {
+        pipeline = "EXTRACT(jsonPayload.pipeline)"
       }
     }
   }
 
+  # Required for log-match conditions: at most one notification per period.
   alert_strategy {
+    notification_rate_limit {
+      period = "300s"
+    }
     auto_close = "86400s"
   }
 
@@ -74,10 +57,56 @@ resource "google_monitoring_alert_policy" "retries_exhausted" {
     content   = <<-EOT
       The relauncher stopped relaunching a pipeline: its retry budget is used up. Read the
       pipeline's record in Firestore (collection `${local.system.firestore.collection}`) and the
-      failed jobs in Dataflow, fix the cause, then run the first launch again:
-      `gcloud workflows run ${local.workflow_name} --location=${var.region} --project=${var.project_id}`.
+      failed jobs in Dataflow, fix the cause, then re-arm and relaunch it:
+      `python -m ops --project ${var.project_id} rearm PIPELINE --relaunch` (with RELAUNCHER_CONFIG
+      from the function). The first-launch workflow deliberately leaves an exhausted pipeline alone.
     EOT
   }
+
+  depends_on = [google_project_service.enabled]
+}
+
+# Any ERROR entry of the relauncher: a permanent launch error (PERMISSION_DENIED, an image that
+# does not exist) is logged at ERROR and acknowledged, its retry refunded, and no further event
+# comes, so the pipeline stays down unless someone is told. Also covers the exhausted entry and
+# configuration or Firestore failures; the 5xx policy below covers crashes that log nothing.
+resource "google_monitoring_alert_policy" "relauncher_error_logs" {
+  project               = var.project_id
+  display_name          = "Ecommerce relauncher logged an error"
+  combiner              = "OR"
+  severity              = "ERROR"
+  notification_channels = local.notification_channels
+  user_labels           = local.labels
+
+  conditions {
+    display_name = "Relauncher entries with severity >= ERROR"
+
+    condition_matched_log {
+      filter = "${local.relauncher_log_filter} AND severity>=ERROR"
+      label_extractors = {
+        pipeline = "EXTRACT(jsonPayload.pipeline)"
+      }
+    }
+  }
+
+  alert_strategy {
+    notification_rate_limit {
+      period = "300s"
+    }
+    auto_close = "86400s"
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    subject   = "Relauncher error: a pipeline may be down with no further relaunch"
+    content   = <<-EOT
+      The relauncher logged an error (Cloud Run service `${local.relauncher_name}`, severity >= ERROR).
+      A launch refused for good (permission, missing image) is not retried: fix the cause, then
+      `python -m ops --project ${var.project_id} rearm PIPELINE --relaunch`.
+    EOT
+  }
+
+  depends_on = [google_project_service.enabled]
 }
 
 # An event-driven function answers 5xx when it fails; Eventarc then retries the event.
@@ -86,7 +115,7 @@ resource "google_monitoring_alert_policy" "relauncher_errors" {
   display_name          = "Ecommerce relauncher failing"
   combiner              = "OR"
   severity              = "ERROR"
-  notification_channels = var.notification_channels
+  notification_channels = local.notification_channels
   user_labels           = local.labels
 
   conditions {

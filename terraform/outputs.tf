@@ -61,8 +61,37 @@ output "service_accounts" {
 }
 
 output "build_templates_command" {
-  description = "Builds and uploads both flex templates (run before the first launch)."
-  value       = "make templates PROJECT=${var.project_id} REGION=${var.region} BUCKET=${google_storage_bucket.pipelines.name} REPOSITORY=${google_artifact_registry_repository.images.repository_id} IMAGE_TAG=${var.image_tag}"
+  description = "Builds both flex templates and records their image digests in terraform/images.auto.tfvars.json (then run terraform apply again)."
+  value       = "make templates PROJECT=${var.project_id} REGION=${var.region} BUCKET=${google_storage_bucket.pipelines.name} REPOSITORY=${google_artifact_registry_repository.images.repository_id}"
+}
+
+output "images" {
+  description = "The image reference (by digest) each pipeline's jobs run."
+  value       = local.images
+}
+
+output "trigger_id" {
+  description = "The Eventarc trigger delivering Dataflow job events to the relauncher."
+  value       = google_cloudfunctions2_function.relauncher.event_trigger[0].trigger
+}
+
+output "alert_policy_ids" {
+  description = "Cloud Monitoring alert policies, by purpose."
+  value = {
+    retries_exhausted     = google_monitoring_alert_policy.retries_exhausted.id
+    relauncher_error_logs = google_monitoring_alert_policy.relauncher_error_logs.id
+    relauncher_errors     = google_monitoring_alert_policy.relauncher_errors.id
+  }
+}
+
+output "notification_channel_id" {
+  description = "The email notification channel created for alert_email."
+  value       = google_monitoring_notification_channel.email.id
+}
+
+output "smoke_command" {
+  description = "Checks the deployment end to end once both jobs run (README, Deploy)."
+  value       = "python -m ops smoke --project ${var.project_id} --region ${var.region}"
 }
 
 output "first_launch_command" {

@@ -5,14 +5,17 @@
 # only after a durable commit. Bad events are dead-lettered inside the pipelines instead, into
 # the BigQuery dead_letter table, so nothing is dropped silently.
 resource "google_pubsub_topic" "events" {
-  #checkov:skip=CKV_GCP_83:Google-managed encryption at rest; customer-managed keys are an organisation policy decision outside this reference system
+  #checkov:skip=CKV_GCP_83:Customer-managed encryption is optional (var.kms_key_name, off by default); Google-managed encryption otherwise
   for_each = local.pipelines
 
   project = var.project_id
   name    = each.value.topic
   labels  = local.labels
 
-  depends_on = [google_project_service.enabled]
+  # Optional CMEK (var.kms_key_name); the Pub/Sub agent needs encrypter/decrypter (kms.tf).
+  kms_key_name = var.kms_key_name
+
+  depends_on = [google_project_service.enabled, google_kms_crypto_key_iam_member.agents]
 }
 
 resource "google_pubsub_subscription" "pipeline" {

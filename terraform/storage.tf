@@ -14,6 +14,14 @@ resource "google_storage_bucket" "pipelines" {
     enabled = true
   }
 
+  # Optional CMEK (var.kms_key_name); the Cloud Storage agent needs encrypter/decrypter (kms.tf).
+  dynamic "encryption" {
+    for_each = var.kms_key_name == null ? [] : [var.kms_key_name]
+    content {
+      default_kms_key_name = encryption.value
+    }
+  }
+
   # Dataflow's temp files are worthless after the job that wrote them.
   lifecycle_rule {
     condition {
@@ -36,18 +44,19 @@ resource "google_storage_bucket" "pipelines" {
     }
   }
 
-  depends_on = [google_project_service.enabled]
+  depends_on = [google_project_service.enabled, google_kms_crypto_key_iam_member.agents]
 }
 
 # Flex-template launcher and SDK images, and the relauncher's build image.
 resource "google_artifact_registry_repository" "images" {
-  #checkov:skip=CKV_GCP_84:Google-managed encryption at rest; customer-managed keys are an organisation policy decision outside this reference system
+  #checkov:skip=CKV_GCP_84:Customer-managed encryption is optional (var.kms_key_name, off by default); Google-managed encryption otherwise
   project       = var.project_id
   location      = var.region
   repository_id = var.artifact_repository_id
   format        = "DOCKER"
   description   = "Flex-template images of the ecommerce analytics pipelines and the relauncher build."
   labels        = local.labels
+  kms_key_name  = var.kms_key_name
 
   # Keep the ten most recent images per package, delete older untagged ones.
   cleanup_policies {
@@ -67,5 +76,5 @@ resource "google_artifact_registry_repository" "images" {
     }
   }
 
-  depends_on = [google_project_service.enabled]
+  depends_on = [google_project_service.enabled, google_kms_crypto_key_iam_member.agents]
 }

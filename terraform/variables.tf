@@ -53,10 +53,15 @@ variable "artifact_repository_id" {
   }
 }
 
-variable "image_tag" {
-  description = "Tag of the flex-template images the jobs run (the Makefile's IMAGE_TAG)."
-  type        = string
-  default     = "latest"
+variable "image_digests" {
+  description = "Digest (\"sha256:...\") of each pipeline's flex-template image, per pipeline name, as `make templates` writes them to terraform/images.auto.tfvars.json. Jobs launch by digest, so a relaunch runs exactly the image of the job it replaces. Empty before the first `make templates`."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for d in values(var.image_digests) : can(regex("^sha256:[0-9a-f]{64}$", d))])
+    error_message = "Each image digest must be \"sha256:\" followed by 64 lowercase hex digits (never a tag)."
+  }
 }
 
 variable "subnetwork_self_link" {
@@ -153,14 +158,57 @@ variable "relauncher_max_instances" {
   }
 }
 
+variable "alert_email" {
+  description = "Email address every alert is sent to (an email notification channel is created for it). Required: an alert that reaches no one does not exist."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.alert_email))
+    error_message = "alert_email must be an email address."
+  }
+}
+
 variable "notification_channels" {
-  description = "Cloud Monitoring notification channel IDs (projects/P/notificationChannels/N) alerted on exhausted retries and relauncher errors."
+  description = "Further Cloud Monitoring notification channel IDs (projects/P/notificationChannels/N) alerted besides alert_email."
   type        = list(string)
   default     = []
 
   validation {
     condition     = alltrue([for c in var.notification_channels : can(regex("^projects/[^/]+/notificationChannels/[^/]+$", c))])
     error_message = "Each notification channel must be a full ID: projects/PROJECT/notificationChannels/ID."
+  }
+}
+
+variable "iam_propagation_wait" {
+  description = "How long the first apply waits after creating the service agents and granting roles, before the Eventarc trigger is created (IAM changes propagate in about 2 minutes, at most 7)."
+  type        = string
+  default     = "120s"
+
+  validation {
+    condition     = can(regex("^[0-9]+s$", var.iam_propagation_wait))
+    error_message = "iam_propagation_wait must be a duration in seconds, such as \"120s\"."
+  }
+}
+
+variable "kms_key_name" {
+  description = "Optional customer-managed key (projects/P/locations/L/keyRings/R/cryptoKeys/K) for the bucket, BigQuery dataset, Pub/Sub topics, Artifact Registry and Dataflow jobs; null keeps Google-managed encryption. The key must be in a location compatible with each of them."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.kms_key_name == null || can(regex("^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$", var.kms_key_name))
+    error_message = "kms_key_name must be a full crypto key ID: projects/P/locations/L/keyRings/R/cryptoKeys/K."
+  }
+}
+
+variable "audit_retention_days" {
+  description = "Days the relauncher's audit entries (events of every pipeline and _unfiled) are kept before Firestore's TTL deletes them; every Dataflow job in the region reaches the function, so _unfiled grows without it. null uses relauncher.audit_retention_days from config/system.json."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.audit_retention_days == null || (coalesce(var.audit_retention_days, 1) >= 1 && floor(coalesce(var.audit_retention_days, 1)) == coalesce(var.audit_retention_days, 1))
+    error_message = "audit_retention_days must be a whole number >= 1."
   }
 }
 
@@ -171,7 +219,15 @@ variable "deletion_protection" {
 }
 
 variable "labels" {
-  description = "Labels added to every resource that takes labels."
+  description = "Labels added to every resource that takes labels (provider default_labels) and to the Dataflow jobs (additionalUserLabels), which are the main cost."
   type        = map(string)
   default     = {}
+
+  # Google Cloud label rules (keys start with a lowercase letter; at most 64 labels in all).
+  validation {
+    condition = length(var.labels) <= 60 && alltrue([
+      for k, v in var.labels : can(regex("^[a-z][a-z0-9_-]{0,62}$", k)) && can(regex("^[a-z0-9_-]{0,63}$", v))
+    ])
+    error_message = "labels: keys start with a lowercase letter; keys and values use lowercase letters, digits, _ and -, at most 63 characters."
+  }
 }

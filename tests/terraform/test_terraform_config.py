@@ -102,6 +102,10 @@ DEPLOYMENT = {
     "max_workers": 7,
     "window_seconds": 45,
     "allowed_lateness_seconds": 600,
+    # Labels and a CMEK key reach the jobs (additionalUserLabels, kmsKeyName) through both renderers.
+    "labels": {"team": "data-platform", "cost-center": "cc-1234"},
+    "kms_key_name": "projects/a-project-id-of-thirty-chars-x/locations/northamerica-northeast1/keyRings/r/cryptoKeys/k",
+    "audit_retention_days": 30,
 }
 PROJECT, REGION = "a-project-id-of-thirty-chars-x", "northamerica-northeast1"
 
@@ -149,6 +153,16 @@ def test_templatefile_gets_exactly_the_template_placeholders(module_outputs: dic
 def test_relauncher_config_equals_python_relauncher_settings(module_outputs: dict[str, Any]) -> None:
     expected = system.relauncher_settings(module_outputs["deployment"], project=PROJECT, region=REGION)
     assert module_outputs["relauncher_config"] == expected
+    assert module_outputs["relauncher_config"]["audit_retention_days"] == DEPLOYMENT["audit_retention_days"]
+    for name, pipeline in module_outputs["relauncher_config"]["pipelines"].items():
+        environment = pipeline["launch_parameter"]["environment"]
+        # var.labels reach every job (the main cost) beside the fixed labels; the CMEK key too.
+        assert environment["additionalUserLabels"] == {
+            **DEPLOYMENT["labels"],
+            system.system()["managed_label"]["key"]: system.system()["managed_label"]["value"],
+            "pipeline": name,
+        }
+        assert environment["kmsKeyName"] == DEPLOYMENT["kms_key_name"]
     # The function parses it without complaint.
     parsed = relauncher_config.parse_config(module_outputs["relauncher_config"])
     assert set(parsed.pipelines) == set(system.pipeline_names())
@@ -168,9 +182,11 @@ def test_root_passes_resources_to_the_launch_config(config: dict[str, Any]) -> N
     assert config["locals"]["system"] == '${jsondecode(file("${path.module}/../config/system.json"))}'
     assert config["locals"]["relauncher_config"] == "${module.launch_config.relauncher_config}"
     images = config["locals"]["images"]
-    assert "${var.region}-docker.pkg.dev/${var.project_id}/${var.artifact_repository_id}/${name}:${var.image_tag}" in (
-        images
-    )
+    # By digest, never by tag: see test_first_apply.py for the digest rules.
+    assert (
+        "${var.region}-docker.pkg.dev/${var.project_id}/${var.artifact_repository_id}/${name}"
+        "@${lookup(var.image_digests, name, local.unbuilt_digest)}"
+    ) in images
 
 
 # -- the relauncher and its trigger -----------------------------------------------------------------
@@ -261,9 +277,15 @@ def test_every_binding_names_a_dedicated_service_account(config: dict[str, Any])
         if rtype.endswith("_iam_member"):
             members += [body["member"] for body in named.values()]
     members += [r["member"] for r in _project_roles(config).values()]
-    allowed = re.compile(r"^\$\{local\.(worker|relauncher|workflow|trigger|builder)_member\}$|^\$\{each\.value\}$")
-    pubsub_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
-    assert all(allowed.match(m) or m in (pubsub_agent, "${each.value.member}") for m in members), members
+    allowed = re.compile(
+        r"^\$\{local\.(worker|relauncher|workflow|trigger|builder|eventarc_agent|pubsub_agent)_member\}$"
+        r"|^\$\{each\.value\}$"
+    )
+    assert all(allowed.match(m) or m == "${each.value.member}" for m in members), members
+    agents = tf.load_dir()["locals"]
+    for agent, service in (("pubsub", "pubsub.googleapis.com"), ("eventarc", "eventarc.googleapis.com")):
+        member = agents[f"{agent}_agent_member"]
+        assert f'serviceAccount:${{google_project_service_identity.agents["{service}"].email}}' in member
 
 
 def _project_roles(config: dict[str, Any]) -> dict[str, dict[str, str]]:
@@ -282,6 +304,7 @@ def test_project_level_roles_are_only_those_without_a_narrower_resource(config: 
         "roles/datastore.user",
         "roles/eventarc.eventReceiver",
         "roles/logging.logWriter",
+        "${google_project_iam_custom_role.flex_launcher.id}",
     }
     assert {r["role"] for r in _project_roles(config).values()} <= project_only
     worker_bindings = {
@@ -437,25 +460,57 @@ def test_views_only_reference_the_layer_below() -> None:
 # -- alerting ---------------------------------------------------------------------------------------
 
 
-def test_exhausted_retries_raise_an_alert(config: dict[str, Any]) -> None:
-    metric = tf.resource("google_logging_metric", "retries_exhausted")
-    assert 'jsonPayload.message=\\"${local.system.relauncher.exhausted_log_message}\\"' in metric["filter"] or (
-        'jsonPayload.message="${local.system.relauncher.exhausted_log_message}"' in metric["filter"]
-    )
-    assert "${local.relauncher_log_filter}" in metric["filter"]
-    assert "${local.relauncher_name}" in config["locals"]["relauncher_log_filter"]
+def _log_match(alert: dict[str, Any]) -> dict[str, Any]:
+    return tf.block(tf.block(alert, "conditions"), "condition_matched_log")
+
+
+def test_exhausted_retries_raise_a_log_match_alert(config: dict[str, Any]) -> None:
+    """A log-match condition: no log-based metric to race (provider issue #11102)."""
+    assert "google_logging_metric" not in config["resource"]
     alert = tf.resource("google_monitoring_alert_policy", "retries_exhausted")
-    assert alert["notification_channels"] == "${var.notification_channels}"
-    condition = tf.block(tf.block(alert, "conditions"), "condition_threshold")
-    assert "${google_logging_metric.retries_exhausted.name}" in condition["filter"]
+    condition = _log_match(alert)
+    assert "${local.relauncher_log_filter}" in condition["filter"]
+    assert 'jsonPayload.message=\\"${local.system.relauncher.exhausted_log_message}\\"' in condition["filter"] or (
+        'jsonPayload.message="${local.system.relauncher.exhausted_log_message}"' in condition["filter"]
+    )
+    assert "${local.relauncher_name}" in config["locals"]["relauncher_log_filter"]
+    assert alert["notification_channels"] == "${local.notification_channels}"
+    # Log-match policies must rate-limit their notifications.
+    assert tf.block(tf.block(alert, "alert_strategy"), "notification_rate_limit")["period"]
+
+
+def test_every_relauncher_error_entry_raises_an_alert(config: dict[str, Any]) -> None:
+    """A permanent launch error is logged at ERROR and acknowledged: no retry, no 5xx, only the log."""
+    alert = tf.resource("google_monitoring_alert_policy", "relauncher_error_logs")
+    condition = _log_match(alert)
+    assert condition["filter"] == "${local.relauncher_log_filter} AND severity>=ERROR"
+    assert alert["notification_channels"] == "${local.notification_channels}"
+    assert tf.block(tf.block(alert, "alert_strategy"), "notification_rate_limit")["period"]
+    # And the relauncher really logs a refused launch at ERROR (what the filter matches).
+    handler = (FUNCTION_DIR / "relauncher" / "logs.py").read_text()
+    assert 'log("ERROR"' in handler
 
 
 def test_function_errors_raise_an_alert() -> None:
     alert = tf.resource("google_monitoring_alert_policy", "relauncher_errors")
-    assert alert["notification_channels"] == "${var.notification_channels}"
+    assert alert["notification_channels"] == "${local.notification_channels}"
     condition = tf.block(tf.block(alert, "conditions"), "condition_threshold")
     flt = condition["filter"]
     assert "run.googleapis.com/request_count" in flt and "5xx" in flt and "${local.relauncher_name}" in flt
+
+
+def test_alerts_reach_someone(config: dict[str, Any]) -> None:
+    """alert_email is required (no default) and every policy notifies its channel."""
+    email = config["variable"]["alert_email"]
+    assert "default" not in email and email["validation"]
+    channel = tf.resource("google_monitoring_notification_channel", "email")
+    assert channel["type"] == "email"
+    labels = channel["labels"][0] if isinstance(channel["labels"], list) else channel["labels"]
+    assert labels == {"email_address": "${var.alert_email}"}
+    channels = config["locals"]["notification_channels"]
+    assert "google_monitoring_notification_channel.email.id" in channels and "var.notification_channels" in channels
+    policies = config["resource"]["google_monitoring_alert_policy"]
+    assert {p["notification_channels"] for p in policies.values()} == {"${local.notification_channels}"}
 
 
 # -- checkov ----------------------------------------------------------------------------------------

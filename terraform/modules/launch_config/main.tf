@@ -19,6 +19,10 @@ locals {
       dataset                  = local.system.bigquery.dataset
       managed_label_key        = local.system.managed_label.key
       managed_label_value      = local.system.managed_label.value
+      # JSON object members ("key": "value", ...) placed before the fixed labels inside
+      # additionalUserLabels; pipelines.system.user_label_members renders the same text.
+      user_label_members = join("", [for k in sort(keys(var.labels)) : "${jsonencode(k)}: ${jsonencode(var.labels[k])}, "])
+      kms_key_name       = var.kms_key_name == null ? "" : var.kms_key_name
     },
     { for name in keys(local.system.pipelines) : "${name}_image" => var.images[name] },
     { for name in keys(local.system.pipelines) : "${name}_subscription" => var.subscriptions[name] },
@@ -34,6 +38,7 @@ locals {
     collection            = local.system.firestore.collection
     managed_label         = local.system.managed_label
     exhausted_log_message = local.system.relauncher.exhausted_log_message
+    audit_retention_days  = coalesce(var.audit_retention_days, local.system.relauncher.audit_retention_days)
     pipelines = {
       for name, p in local.system.pipelines : name => {
         job_name_prefix        = p.job_name_prefix

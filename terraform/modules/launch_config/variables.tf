@@ -47,3 +47,21 @@ variable "subscriptions" {
   description = "Pub/Sub subscription name (not path) each pipeline reads, per pipeline name."
   type        = map(string)
 }
+
+variable "labels" {
+  description = "User labels added to every Dataflow job (additionalUserLabels), beside the managed label and the pipeline label."
+  type        = map(string)
+  default     = {}
+}
+
+variable "kms_key_name" {
+  description = "Customer-managed key for the Dataflow jobs (environment.kmsKeyName); null for Google-managed encryption."
+  type        = string
+  default     = null
+}
+
+variable "audit_retention_days" {
+  description = "Days the relauncher's audit entries are kept (they carry an expire_at for Firestore's TTL policy); null uses relauncher.audit_retention_days from config/system.json."
+  type        = number
+  default     = null
+}
