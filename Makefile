@@ -11,11 +11,19 @@ PROJECT ?= $(shell gcloud config get-value project 2>/dev/null)
 REGION ?= europe-west1
 BUCKET ?= $(PROJECT)-ecommerce-analytics
 REPOSITORY ?= ecommerce-analytics
-IMAGE_TAG ?= latest
+# Names the build for people only (jobs launch by digest); never "latest".
+IMAGE_TAG ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || date -u +%Y%m%d%H%M%S)
+# Base images of pipelines/*/Dockerfile, by digest only (`make templates` refuses tags), e.g.
+#   gcloud container images describe gcr.io/dataflow-templates-base/python311-template-launcher-base:latest --format='value(image_summary.fully_qualified_digest)'
+#   docker buildx imagetools inspect apache/beam_python3.11_sdk:2.77.0   (the apache-beam pin)
+LAUNCHER_BASE_IMAGE ?=
+BEAM_BASE_IMAGE ?=
+# Where `make templates` records the pushed images' digests for terraform (var.image_digests).
+IMAGE_DIGESTS_FILE ?= terraform/images.auto.tfvars.json
 # Terraform creates this build account; it may push to the repository and write the bucket only.
 BUILDER_SA ?= ecommerce-builder@$(PROJECT).iam.gserviceaccount.com
 
-.PHONY: help venv test lint demo bench report schemas templates clean
+.PHONY: help venv test lint demo bench report schemas check-base-images templates clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -52,14 +60,27 @@ report: venv ## Render the insights HTML report (seeded sample, local emulator; 
 schemas: venv ## Regenerate terraform/schemas/*.json from the event contracts
 	$(PY) -m pipelines.tables --write terraform/schemas
 
-templates: ## Build and upload both flex templates (needs gcloud auth and PROJECT)
+check-base-images: ## Refuse base images that are not pinned by digest (run by templates)
+	@[[ "$(LAUNCHER_BASE_IMAGE)" =~ ^gcr\.io/dataflow-templates-base/python311-template-launcher-base@sha256:[0-9a-f]{64}$$ ]] \
+	  || { echo "LAUNCHER_BASE_IMAGE must be gcr.io/dataflow-templates-base/python311-template-launcher-base@sha256:<64 hex>, got '$(LAUNCHER_BASE_IMAGE)'" >&2; exit 1; }
+	@[[ "$(BEAM_BASE_IMAGE)" =~ ^apache/beam_python3\.11_sdk@sha256:[0-9a-f]{64}$$ ]] \
+	  || { echo "BEAM_BASE_IMAGE must be apache/beam_python3.11_sdk@sha256:<64 hex>, got '$(BEAM_BASE_IMAGE)'" >&2; exit 1; }
+	@[[ "$(IMAGE_TAG)" != latest ]] || { echo "IMAGE_TAG must not be latest" >&2; exit 1; }
+
+templates: check-base-images ## Build and upload both flex templates, record their digests for terraform (needs gcloud auth and PROJECT)
 	@for p in orders shipping; do \
 	  gcloud builds submit --project=$(PROJECT) --region=$(REGION) \
 	    --config=pipelines/cloudbuild.yaml \
 	    --service-account=projects/$(PROJECT)/serviceAccounts/$(BUILDER_SA) \
 	    --gcs-source-staging-dir=gs://$(BUCKET)/source \
-	    --substitutions=_PIPELINE=$$p,_REGION=$(REGION),_REPOSITORY=$(REPOSITORY),_BUCKET=$(BUCKET),_TAG=$(IMAGE_TAG) . || exit 1; \
+	    --substitutions=_PIPELINE=$$p,_REGION=$(REGION),_REPOSITORY=$(REPOSITORY),_BUCKET=$(BUCKET),_TAG=$(IMAGE_TAG),_LAUNCHER_BASE_IMAGE=$(LAUNCHER_BASE_IMAGE),_BEAM_BASE_IMAGE=$(BEAM_BASE_IMAGE) . || exit 1; \
 	done
+	@{ printf '{"image_digests": {'; sep=; for p in orders shipping; do \
+	    d=$$(gcloud artifacts docker images describe $(REGION)-docker.pkg.dev/$(PROJECT)/$(REPOSITORY)/$$p:$(IMAGE_TAG) \
+	         --project=$(PROJECT) --format='value(image_summary.digest)') || exit 1; \
+	    printf '%s"%s": "%s"' "$$sep" "$$p" "$$d"; sep=', '; done; printf '}}\n'; } > $(IMAGE_DIGESTS_FILE).tmp \
+	  && mv $(IMAGE_DIGESTS_FILE).tmp $(IMAGE_DIGESTS_FILE) && cat $(IMAGE_DIGESTS_FILE)
+	@echo "Now run: terraform -chdir=terraform apply   (records the digests in the launch configuration)"
 
 clean: ## Remove the venv and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build

@@ -77,14 +77,17 @@ def test_cloud_build_builds_the_template_the_launch_parameters_point_to() -> Non
     build = yaml.safe_load((REPO / "pipelines" / "cloudbuild.yaml").read_text())
     assert {"_PIPELINE", "_REGION", "_REPOSITORY", "_BUCKET", "_TAG"} <= set(build["substitutions"])
     template_step = next(s for s in build["steps"] if s["id"] == "build-template")
-    assert template_step["args"][:4] == [
+    assert template_step["entrypoint"] == "bash" and template_step["args"][0] == "-c"
+    command = template_step["args"][1].split()
+    assert command[:5] == [
+        "gcloud",
         "dataflow",
         "flex-template",
         "build",
         "gs://${_BUCKET}/templates/${_PIPELINE}.json",
     ]
-    assert "--metadata-file=pipelines/${_PIPELINE}/metadata.json" in template_step["args"]
-    assert "--sdk-language=PYTHON" in template_step["args"]
+    assert "--metadata-file=pipelines/${_PIPELINE}/metadata.json" in command
+    assert "--sdk-language=PYTHON" in command
 
 
 def test_terraform_schemas_are_current() -> None:
