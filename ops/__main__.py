@@ -5,6 +5,7 @@ Examples::
     python -m ops status                         # every pipeline, its attempts and last events
     python -m ops rearm orders --relaunch        # reset the budget and launch the next attempt
     python -m ops publish orders --count 20      # sample events (seeded generator)
+    python -m ops smoke --project P --region R   # after deploy: resources, jobs, events end to end
 
 Against a real project pass ``--project`` (and have application-default
 credentials); against the emulators set ``FIRESTORE_EMULATOR_HOST`` /
@@ -88,6 +89,48 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_smoke(args: argparse.Namespace) -> int:
+    from google.cloud import dataflow_v1beta3 as dataflow
+    from google.cloud import firestore, pubsub_v1
+
+    from ops import smoke
+    from pipelines import bq
+
+    project = _project(args)
+    target = smoke.Target(project, args.region, suffix=args.name_suffix)
+    publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+    endpoint = args.dataflow_endpoint or os.environ.get("DATAFLOW_ENDPOINT") or None
+    if endpoint:  # the local Dataflow stand-in
+        import grpc
+        from google.cloud.dataflow_v1beta3.services.jobs_v1_beta3.transports import JobsV1Beta3GrpcTransport
+
+        jobs = dataflow.JobsV1Beta3Client(transport=JobsV1Beta3GrpcTransport(channel=grpc.insecure_channel(endpoint)))
+    else:
+        jobs = dataflow.JobsV1Beta3Client()
+    if args.local_relauncher_url:
+        probe: smoke.RelauncherProbe = smoke.LocalRelauncherProbe(
+            args.local_relauncher_url, args.local_events_subscription, subscriber
+        )
+    else:
+        probe = smoke.CloudRelauncherProbe()
+    try:
+        checks = smoke.run_smoke(
+            target,
+            relauncher=probe,
+            publisher=publisher,
+            subscriber=subscriber,
+            bq=bq.make_client(project),
+            db=firestore.Client(project=project),
+            jobs=jobs,
+            timeout=args.timeout,
+        )
+    finally:
+        subscriber.close()
+    failed = [c for c in checks if not c.ok]
+    print(f"smoke: {len(checks) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed else 0
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python -m ops",
@@ -118,6 +161,24 @@ def parser() -> argparse.ArgumentParser:
     pu.add_argument("--count", type=int, default=10)
     pu.add_argument("--seed", type=int, default=7)
     pu.set_defaults(func=cmd_publish)
+
+    sm = sub.add_parser(
+        "smoke", help="after deploy: function, trigger, topics, tables, running jobs, events end to end"
+    )
+    # Also accepted after the verb (`python -m ops smoke --project P --region R`); SUPPRESS keeps
+    # a --project given before the verb.
+    sm.add_argument("--project", default=argparse.SUPPRESS, help="Google Cloud project (as before the verb)")
+    sm.add_argument("--region", required=True, help="region of the jobs, the function and its trigger")
+    sm.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the test events' rows")
+    sm.add_argument("--dataflow-endpoint", help="host:port of a local Dataflow stand-in (default: $DATAFLOW_ENDPOINT)")
+    sm.add_argument("--local-relauncher-url", help="local stack: the relauncher's functions-framework URL")
+    sm.add_argument(
+        "--local-events-subscription",
+        default="dataflow-job-events-to-relauncher",
+        help="local stack: its push subscription",
+    )
+    sm.add_argument("--name-suffix", default="", help=argparse.SUPPRESS)  # shared local emulators (tests)
+    sm.set_defaults(func=cmd_smoke)
     return ap
 
 

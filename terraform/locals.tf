@@ -23,7 +23,7 @@ locals {
     name => "${var.region}-docker.pkg.dev/${var.project_id}/${var.artifact_repository_id}/${name}@${lookup(var.image_digests, name, local.unbuilt_digest)}"
   }
 
-  relauncher_name = "ecommerce-relauncher"
+  relauncher_name = local.system.relauncher.function_name
   workflow_name   = "ecommerce-first-launch"
 
   relauncher_config = module.launch_config.relauncher_config
