@@ -30,7 +30,7 @@ def _deps() -> dict[str, object]:
             config: Config = load_config()
             _DEPS.update(
                 config=config,
-                store=Store(firestore.Client(project=config.project), config.collection),
+                store=Store(firestore.Client(project=config.project), config.collection, config.audit_retention_days),
                 launcher=Launcher(config),
             )
         return _DEPS

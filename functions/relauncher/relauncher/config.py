@@ -51,6 +51,8 @@ class Config:
     exhausted_log_message: str
     pipelines: Mapping[str, PipelineConfig]
     dataflow_endpoint: str | None = None
+    # Audit entries carry expire_at = handled + this many days (Firestore TTL deletes them); None: kept.
+    audit_retention_days: int | None = None
 
 
 def parse_config(raw: Mapping[str, Any], dataflow_endpoint: str | None = None) -> Config:
@@ -76,6 +78,7 @@ def parse_config(raw: Mapping[str, Any], dataflow_endpoint: str | None = None) -
             exhausted_log_message=raw["exhausted_log_message"],
             pipelines=pipelines,
             dataflow_endpoint=dataflow_endpoint or None,
+            audit_retention_days=int(raw["audit_retention_days"]) if raw.get("audit_retention_days") else None,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{CONFIG_ENV} is incomplete: {exc!r}") from exc

@@ -13,6 +13,7 @@ shows only real pipelines while the console still browses the subcollection.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import urllib.parse
 from collections.abc import Mapping
@@ -81,14 +82,23 @@ def first_launch_doc(job_id: str, job_name: str, pipeline: PipelineConfig) -> di
 class Store:
     """The relauncher's Firestore I/O; all decisions are taken by :func:`relauncher.policy.decide`."""
 
-    def __init__(self, client: firestore.Client, collection: str) -> None:
+    def __init__(self, client: firestore.Client, collection: str, retention_days: int | None = None) -> None:
         self.client = client
         self.collection = client.collection(collection)
+        self.retention_days = retention_days
         # One instance serves many requests on threads: serializing its own transactions per
         # pipeline avoids lock contention between them (the transactions alone keep instances
         # correct; this only spares the database a thundering herd, e.g. 50 redeliveries at once).
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+
+    def _expiry(self) -> dict[str, Any]:
+        """``expire_at`` for an audit entry: terraform's Firestore TTL policy on the ``events``
+        collection group deletes it after the retention (every Dataflow job in the region reaches
+        the function, so ``_unfiled`` would otherwise grow forever)."""
+        if not self.retention_days:
+            return {}
+        return {"expire_at": dt.datetime.now(dt.UTC) + dt.timedelta(days=self.retention_days)}
 
     def _lock(self, pipeline: str) -> threading.Lock:
         with self._locks_guard:
@@ -130,7 +140,7 @@ class Store:
             if not e_snap.exists:
                 # A redelivery that resumes its own pending launch changes nothing: writing nothing
                 # keeps concurrent redeliveries from contending for write locks.
-                txn.set(e_ref, self._event_doc(status, pipeline.name, decision))
+                txn.set(e_ref, {**self._event_doc(status, pipeline.name, decision), **self._expiry()})
             return decision
 
         with self._lock(pipeline.name):
@@ -213,5 +223,6 @@ class Store:
                 "reason": reason,
                 "final": True,
                 "handled_time": firestore.SERVER_TIMESTAMP,
+                **self._expiry(),
             }
         )
