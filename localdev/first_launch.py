@@ -1,8 +1,9 @@
 """The first launch, locally: what ``workflows/first_launch.yaml`` does in the cloud.
 
 For every pipeline, in parallel (one pipeline's failure does not stop the
-other): read ``pipelines/{name}`` from Firestore; if it names a current job that
-Dataflow still reports as active, launch nothing; otherwise launch
+other): read ``pipelines/{name}`` from Firestore; if the relauncher holds a pending attempt
+or gave up (exhausted), or the record names a current job that Dataflow still reports as
+active, launch nothing; otherwise launch
 ``<prefix>-a0`` from the rendered launch parameter and record attempt 0.
 
 It is a thin orchestration over the relauncher's own adapters (its
@@ -42,6 +43,10 @@ def launch_one(pipeline: PipelineConfig, store: Store, launcher: Launcher) -> Fi
     """One branch: skip a pipeline whose current job is active, else launch attempt 0 and record it."""
     record = store.collection.document(pipeline.name).get().to_dict() or {}
     current = record.get("current_job_id")
+    # As the workflow: the relauncher owns a pipeline it is relaunching or has given up on.
+    if record.get("pending_attempt") or record.get("exhausted"):
+        why = "relaunch pending" if record.get("pending_attempt") else "retries exhausted (ops rearm)"
+        return FirstLaunchResult(pipeline.name, "skipped", current or "", record.get("current_job_name", ""), why)
     if current:
         state = launcher.job_state(current)
         if state in ACTIVE_STATES:

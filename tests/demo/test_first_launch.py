@@ -83,3 +83,25 @@ def test_one_branch_failing_does_not_stop_the_other(clean_firestore, project, se
     results = first_launch.first_launch(settings, endpoint=standin.endpoint, db=db)
     assert sorted(r.outcome for r in results.values()) == ["error", "launched"]
     assert len(standin.launches) == 1
+
+
+@pytest.mark.parametrize(
+    "owned",
+    [
+        {"pending_attempt": {"attempt": 1, "job_name": "x-a1", "failed_job_id": "j", "trigger_event": "e"}},
+        {"exhausted": True},
+    ],
+    ids=["pending_attempt", "exhausted"],
+)
+def test_a_pipeline_the_relauncher_owns_is_left_alone(clean_firestore, project, settings, standin, owned):
+    """As workflows/first_launch.yaml: no "-a0" beside a relaunch, no overwrite of the relauncher's record."""
+    db = firestore.Client(project=project)
+    first = first_launch.first_launch(settings, endpoint=standin.endpoint, db=db)
+    ref = db.collection(settings["collection"]).document("orders")
+    standin.set_state(first["orders"].job_id, "JOB_STATE_FAILED")
+    ref.update(owned)
+    before = ref.get().to_dict()
+    again = first_launch.first_launch(settings, endpoint=standin.endpoint, db=db)
+    assert again["orders"].outcome == "skipped"
+    assert ref.get().to_dict() == before
+    assert [launch.job_name for launch in standin.launches].count("orders-analytics-a0") == 1
