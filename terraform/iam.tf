@@ -53,10 +53,10 @@ locals {
   project_roles = {
     worker_dataflow      = { member = local.worker_member, role = "roles/dataflow.worker" }
     relauncher_dataflow  = { member = local.relauncher_member, role = "roles/dataflow.developer" }
-    relauncher_launch    = { member = local.relauncher_member, role = google_project_iam_custom_role.flex_launcher.id }
+    relauncher_launch    = { member = local.relauncher_member, role = google_project_iam_custom_role.launcher["flex_launcher"].id }
     relauncher_firestore = { member = local.relauncher_member, role = "roles/datastore.user" }
     workflow_dataflow    = { member = local.workflow_member, role = "roles/dataflow.developer" }
-    workflow_launch      = { member = local.workflow_member, role = google_project_iam_custom_role.flex_launcher.id }
+    workflow_launch      = { member = local.workflow_member, role = google_project_iam_custom_role.launcher["flex_launcher"].id }
     workflow_firestore   = { member = local.workflow_member, role = "roles/datastore.user" }
     workflow_logging     = { member = local.workflow_member, role = "roles/logging.logWriter" }
     trigger_eventarc     = { member = local.trigger_member, role = "roles/eventarc.eventReceiver" }
@@ -169,23 +169,31 @@ resource "google_storage_bucket_iam_member" "launcher_template_reader" {
 # worker machine type is validated) and storage.buckets.get (the staging/temp bucket is checked).
 # The rest of admin (Cloud Build, KMS key handles, storage.objects.*) is not needed here: objects
 # are granted per prefix above. Not smoke-tested against a real project (no cloud access here).
-resource "google_project_iam_custom_role" "flex_launcher" {
-  project     = var.project_id
-  role_id     = "ecommerceFlexLauncher"
-  title       = "Ecommerce flex-template launcher (what dataflow.developer lacks)"
-  description = "compute.machineTypes.get: the launch validates the workers' machine type. Bound at project level."
-  permissions = ["compute.machineTypes.get"]
-  stage       = "GA"
-
-  depends_on = [google_project_service.enabled]
+locals {
+  launcher_custom_roles = {
+    flex_launcher = {
+      role_id     = "ecommerceFlexLauncher"
+      title       = "Ecommerce flex-template launcher (what dataflow.developer lacks)"
+      description = "compute.machineTypes.get: the launch validates the workers' machine type. Bound at project level."
+      permissions = ["compute.machineTypes.get"]
+    }
+    bucket_metadata_reader = {
+      role_id     = "ecommerceBucketMetadataReader"
+      title       = "Ecommerce bucket metadata reader"
+      description = "storage.buckets.get: the launch checks the staging and temp bucket. Bound on the pipelines bucket only."
+      permissions = ["storage.buckets.get"]
+    }
+  }
 }
 
-resource "google_project_iam_custom_role" "bucket_metadata_reader" {
+resource "google_project_iam_custom_role" "launcher" {
+  for_each = local.launcher_custom_roles
+
   project     = var.project_id
-  role_id     = "ecommerceBucketMetadataReader"
-  title       = "Ecommerce bucket metadata reader"
-  description = "storage.buckets.get: the launch checks the staging and temp bucket. Bound on the pipelines bucket only."
-  permissions = ["storage.buckets.get"]
+  role_id     = each.value.role_id
+  title       = each.value.title
+  description = each.value.description
+  permissions = each.value.permissions
   stage       = "GA"
 
   depends_on = [google_project_service.enabled]
@@ -198,7 +206,7 @@ resource "google_storage_bucket_iam_member" "launcher_bucket_metadata" {
   }
 
   bucket = google_storage_bucket.pipelines.name
-  role   = google_project_iam_custom_role.bucket_metadata_reader.id
+  role   = google_project_iam_custom_role.launcher["bucket_metadata_reader"].id
   member = each.value
 }
 

@@ -24,19 +24,49 @@ resource "google_monitoring_notification_channel" "email" {
   depends_on = [google_project_service.enabled]
 }
 
-resource "google_monitoring_alert_policy" "retries_exhausted" {
+# Two log-match alerts on the relauncher's entries:
+# - retries_exhausted: the relauncher gave up on a pipeline (its retry budget is used up);
+# - relauncher_error_logs: any ERROR entry. A permanent launch error (PERMISSION_DENIED, an image
+#   that does not exist) is logged at ERROR and acknowledged, its retry refunded, and no further
+#   event comes, so the pipeline stays down unless someone is told. This also covers the exhausted
+#   entry and configuration or Firestore failures; the 5xx policy below covers crashes that log nothing.
+locals {
+  rearm_hint = "`python -m ops --project ${var.project_id} rearm PIPELINE --relaunch` (with RELAUNCHER_CONFIG from the function)"
+  log_alerts = {
+    retries_exhausted = {
+      display_name = "Ecommerce pipeline down: relaunch retries exhausted"
+      severity     = "CRITICAL"
+      condition    = "Retries exhausted logged by the relauncher"
+      filter       = "${local.relauncher_log_filter} AND jsonPayload.message=\"${local.system.relauncher.exhausted_log_message}\""
+      subject      = "Streaming pipeline down after exhausting its relaunch budget"
+      content      = "The relauncher stopped relaunching a pipeline: its retry budget is used up. Read the pipeline's record in Firestore (collection `${local.system.firestore.collection}`) and the failed jobs in Dataflow, fix the cause, then re-arm and relaunch it: ${local.rearm_hint}. The first-launch workflow deliberately leaves an exhausted pipeline alone."
+    }
+    relauncher_error_logs = {
+      display_name = "Ecommerce relauncher logged an error"
+      severity     = "ERROR"
+      condition    = "Relauncher entries with severity >= ERROR"
+      filter       = "${local.relauncher_log_filter} AND severity>=ERROR"
+      subject      = "Relauncher error: a pipeline may be down with no further relaunch"
+      content      = "The relauncher logged an error (Cloud Run service `${local.relauncher_name}`, severity >= ERROR). A launch refused for good (permission, missing image) is not retried: fix the cause, then ${local.rearm_hint}."
+    }
+  }
+}
+
+resource "google_monitoring_alert_policy" "log_match" {
+  for_each = local.log_alerts
+
   project               = var.project_id
-  display_name          = "Ecommerce pipeline down: relaunch retries exhausted"
+  display_name          = each.value.display_name
   combiner              = "OR"
-  severity              = "CRITICAL"
+  severity              = each.value.severity
   notification_channels = local.notification_channels
   user_labels           = local.labels
 
   conditions {
-    display_name = "Retries exhausted logged by the relauncher"
+    display_name = each.value.condition
 
     condition_matched_log {
-      filter = "${local.relauncher_log_filter} AND jsonPayload.message=\"${local.system.relauncher.exhausted_log_message}\""
+      filter = each.value.filter
       label_extractors = {
         pipeline = "EXTRACT(jsonPayload.pipeline)"
       }
@@ -53,57 +83,8 @@ resource "google_monitoring_alert_policy" "retries_exhausted" {
 
   documentation {
     mime_type = "text/markdown"
-    subject   = "Streaming pipeline down after exhausting its relaunch budget"
-    content   = <<-EOT
-      The relauncher stopped relaunching a pipeline: its retry budget is used up. Read the
-      pipeline's record in Firestore (collection `${local.system.firestore.collection}`) and the
-      failed jobs in Dataflow, fix the cause, then re-arm and relaunch it:
-      `python -m ops --project ${var.project_id} rearm PIPELINE --relaunch` (with RELAUNCHER_CONFIG
-      from the function). The first-launch workflow deliberately leaves an exhausted pipeline alone.
-    EOT
-  }
-
-  depends_on = [google_project_service.enabled]
-}
-
-# Any ERROR entry of the relauncher: a permanent launch error (PERMISSION_DENIED, an image that
-# does not exist) is logged at ERROR and acknowledged, its retry refunded, and no further event
-# comes, so the pipeline stays down unless someone is told. Also covers the exhausted entry and
-# configuration or Firestore failures; the 5xx policy below covers crashes that log nothing.
-resource "google_monitoring_alert_policy" "relauncher_error_logs" {
-  project               = var.project_id
-  display_name          = "Ecommerce relauncher logged an error"
-  combiner              = "OR"
-  severity              = "ERROR"
-  notification_channels = local.notification_channels
-  user_labels           = local.labels
-
-  conditions {
-    display_name = "Relauncher entries with severity >= ERROR"
-
-    condition_matched_log {
-      filter = "${local.relauncher_log_filter} AND severity>=ERROR"
-      label_extractors = {
-        pipeline = "EXTRACT(jsonPayload.pipeline)"
-      }
-    }
-  }
-
-  alert_strategy {
-    notification_rate_limit {
-      period = "300s"
-    }
-    auto_close = "86400s"
-  }
-
-  documentation {
-    mime_type = "text/markdown"
-    subject   = "Relauncher error: a pipeline may be down with no further relaunch"
-    content   = <<-EOT
-      The relauncher logged an error (Cloud Run service `${local.relauncher_name}`, severity >= ERROR).
-      A launch refused for good (permission, missing image) is not retried: fix the cause, then
-      `python -m ops --project ${var.project_id} rearm PIPELINE --relaunch`.
-    EOT
+    subject   = each.value.subject
+    content   = each.value.content
   }
 
   depends_on = [google_project_service.enabled]

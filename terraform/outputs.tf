@@ -78,8 +78,8 @@ output "trigger_id" {
 output "alert_policy_ids" {
   description = "Cloud Monitoring alert policies, by purpose."
   value = {
-    retries_exhausted     = google_monitoring_alert_policy.retries_exhausted.id
-    relauncher_error_logs = google_monitoring_alert_policy.relauncher_error_logs.id
+    retries_exhausted     = google_monitoring_alert_policy.log_match["retries_exhausted"].id
+    relauncher_error_logs = google_monitoring_alert_policy.log_match["relauncher_error_logs"].id
     relauncher_errors     = google_monitoring_alert_policy.relauncher_errors.id
   }
 }

@@ -127,6 +127,11 @@ def test_no_alert_waits_on_a_log_based_metric(config: dict[str, Any]) -> None:
 # -- major 6: least privilege on the bucket, and the launchers' missing permissions ----------------
 
 
+def _locals_map(config: dict[str, Any], name: str) -> dict[str, Any]:
+    value = config["locals"][name]
+    return value[0] if isinstance(value, list) else value  # checkov's hcl2 fork wraps object literals
+
+
 def _bucket_bindings(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return config["resource"]["google_storage_bucket_iam_member"]
 
@@ -158,16 +163,26 @@ def test_bucket_object_rights_are_limited_to_prefixes(config: dict[str, Any]) ->
 def test_launchers_get_exactly_what_dataflow_developer_lacks(config: dict[str, Any]) -> None:
     """roles/dataflow.admin is documented as the minimal launching role; developer lacks
     compute.machineTypes.get and storage.buckets.get. Custom roles add those two, never admin."""
-    launcher = tf.resource("google_project_iam_custom_role", "flex_launcher")
-    bucket_reader = tf.resource("google_project_iam_custom_role", "bucket_metadata_reader")
-    assert launcher["permissions"] == ["compute.machineTypes.get"]
-    assert bucket_reader["permissions"] == ["storage.buckets.get"]
-    roles = config["locals"]["project_roles"]
-    roles = roles[0] if isinstance(roles, list) else roles
-    custom = {k for k, r in roles.items() if r["role"] == "${google_project_iam_custom_role.flex_launcher.id}"}
-    assert {roles[k]["member"] for k in custom} == {"${local.relauncher_member}", "${local.workflow_member}"}
+    custom_roles = _locals_map(config, "launcher_custom_roles")
+    # (checkov's hcl2 fork unwraps one-element lists)
+    permissions = {
+        k: [v["permissions"]] if isinstance(v["permissions"], str) else v["permissions"]
+        for k, v in custom_roles.items()
+    }
+    assert permissions == {
+        "flex_launcher": ["compute.machineTypes.get"],
+        "bucket_metadata_reader": ["storage.buckets.get"],
+    }
+    role = tf.resource("google_project_iam_custom_role", "launcher")
+    assert role["for_each"] == "${local.launcher_custom_roles}" and role["permissions"] == "${each.value.permissions}"
+    roles = _locals_map(config, "project_roles")
+    flex = '${google_project_iam_custom_role.launcher["flex_launcher"].id}'
+    assert {r["member"] for r in roles.values() if r["role"] == flex} == {
+        "${local.relauncher_member}",
+        "${local.workflow_member}",
+    }
     metadata = _bucket_bindings(config)["launcher_bucket_metadata"]
-    assert metadata["role"] == "${google_project_iam_custom_role.bucket_metadata_reader.id}"
+    assert metadata["role"] == '${google_project_iam_custom_role.launcher["bucket_metadata_reader"].id}'
     texts = [s for s in tf.strings(config)]
     assert "roles/dataflow.admin" not in texts and "roles/storage.admin" not in texts
 
@@ -296,7 +311,8 @@ def test_outputs_name_the_trigger_and_the_alerts(config: dict[str, Any]) -> None
     assert outputs["trigger_id"]["value"] == "${google_cloudfunctions2_function.relauncher.event_trigger[0].trigger}"
     alerts = outputs["alert_policy_ids"]["value"]
     alerts = alerts[0] if isinstance(alerts, list) else alerts
-    assert set(alerts) == set(config["resource"]["google_monitoring_alert_policy"])
+    policies = config["resource"]["google_monitoring_alert_policy"]
+    assert set(alerts) == set(_locals_map(config, "log_alerts")) | set(policies) - {"log_match"}
     assert "ops smoke" in outputs["smoke_command"]["value"]
 
 

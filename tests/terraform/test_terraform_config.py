@@ -304,7 +304,7 @@ def test_project_level_roles_are_only_those_without_a_narrower_resource(config: 
         "roles/datastore.user",
         "roles/eventarc.eventReceiver",
         "roles/logging.logWriter",
-        "${google_project_iam_custom_role.flex_launcher.id}",
+        '${google_project_iam_custom_role.launcher["flex_launcher"].id}',
     }
     assert {r["role"] for r in _project_roles(config).values()} <= project_only
     worker_bindings = {
@@ -460,35 +460,37 @@ def test_views_only_reference_the_layer_below() -> None:
 # -- alerting ---------------------------------------------------------------------------------------
 
 
-def _log_match(alert: dict[str, Any]) -> dict[str, Any]:
-    return tf.block(tf.block(alert, "conditions"), "condition_matched_log")
+def _log_alerts(config: dict[str, Any]) -> dict[str, Any]:
+    alerts = config["locals"]["log_alerts"]
+    return alerts[0] if isinstance(alerts, list) else alerts
 
 
-def test_exhausted_retries_raise_a_log_match_alert(config: dict[str, Any]) -> None:
-    """A log-match condition: no log-based metric to race (provider issue #11102)."""
+def test_log_alerts_are_log_match_conditions(config: dict[str, Any]) -> None:
+    """Log-match conditions: no log-based metric to race (provider issue #11102)."""
     assert "google_logging_metric" not in config["resource"]
-    alert = tf.resource("google_monitoring_alert_policy", "retries_exhausted")
-    condition = _log_match(alert)
-    assert "${local.relauncher_log_filter}" in condition["filter"]
-    assert 'jsonPayload.message=\\"${local.system.relauncher.exhausted_log_message}\\"' in condition["filter"] or (
-        'jsonPayload.message="${local.system.relauncher.exhausted_log_message}"' in condition["filter"]
-    )
-    assert "${local.relauncher_name}" in config["locals"]["relauncher_log_filter"]
-    assert alert["notification_channels"] == "${local.notification_channels}"
+    policy = tf.resource("google_monitoring_alert_policy", "log_match")
+    assert policy["for_each"] == "${local.log_alerts}"
+    condition = tf.block(tf.block(policy, "conditions"), "condition_matched_log")
+    assert condition["filter"] == "${each.value.filter}"
+    assert policy["notification_channels"] == "${local.notification_channels}"
     # Log-match policies must rate-limit their notifications.
-    assert tf.block(tf.block(alert, "alert_strategy"), "notification_rate_limit")["period"]
+    assert tf.block(tf.block(policy, "alert_strategy"), "notification_rate_limit")["period"]
+    assert "${local.relauncher_name}" in config["locals"]["relauncher_log_filter"]
+
+
+def test_exhausted_retries_raise_an_alert(config: dict[str, Any]) -> None:
+    alert = _log_alerts(config)["retries_exhausted"]
+    assert alert["severity"] == "CRITICAL"
+    assert alert["filter"].startswith("${local.relauncher_log_filter} AND jsonPayload.message=")
+    assert "${local.system.relauncher.exhausted_log_message}" in alert["filter"]
 
 
 def test_every_relauncher_error_entry_raises_an_alert(config: dict[str, Any]) -> None:
     """A permanent launch error is logged at ERROR and acknowledged: no retry, no 5xx, only the log."""
-    alert = tf.resource("google_monitoring_alert_policy", "relauncher_error_logs")
-    condition = _log_match(alert)
-    assert condition["filter"] == "${local.relauncher_log_filter} AND severity>=ERROR"
-    assert alert["notification_channels"] == "${local.notification_channels}"
-    assert tf.block(tf.block(alert, "alert_strategy"), "notification_rate_limit")["period"]
-    # And the relauncher really logs a refused launch at ERROR (what the filter matches).
-    handler = (FUNCTION_DIR / "relauncher" / "logs.py").read_text()
-    assert 'log("ERROR"' in handler
+    alert = _log_alerts(config)["relauncher_error_logs"]
+    assert alert["filter"] == "${local.relauncher_log_filter} AND severity>=ERROR"
+    # And the relauncher really logs at ERROR (what the filter matches).
+    assert 'log("ERROR"' in (FUNCTION_DIR / "relauncher" / "logs.py").read_text()
 
 
 def test_function_errors_raise_an_alert() -> None:
