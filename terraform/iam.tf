@@ -102,9 +102,11 @@ resource "google_bigquery_dataset_iam_member" "worker_data_editor" {
 
 # The bucket holds what every relaunch starts from (templates/) beside scratch space, so each
 # account gets object rights under its own prefixes only: IAM conditions on the object name, and
-# on the listing prefix for storage.objects.list, which is checked on the bucket (IAM docs,
-# conditions-attribute-reference: resource.name of an object is
-# "projects/_/buckets/BUCKET/objects/NAME"; API attribute storage.googleapis.com/objectListPrefix).
+# on the listing prefix for storage.objects.list, which is checked on the bucket (IAM Conditions
+# attribute reference, https://cloud.google.com/iam/docs/conditions-attribute-reference: an
+# object's resource.name is "projects/_/buckets/BUCKET/objects/NAME"; the API attribute
+# storage.googleapis.com/objectListPrefix is the prefix of a list request). Written from that
+# reference, not tried against a live bucket here (no cloud access).
 locals {
   bucket_path = "projects/_/buckets/${google_storage_bucket.pipelines.name}"
   bucket_prefixes = {
