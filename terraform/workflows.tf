@@ -22,5 +22,6 @@ resource "google_workflows_workflow" "first_launch" {
     google_project_iam_member.roles,
     google_service_account_iam_member.launcher_act_as_worker,
     google_storage_bucket_iam_member.launcher_template_reader,
+    google_storage_bucket_iam_member.launcher_bucket_metadata,
   ]
 }
