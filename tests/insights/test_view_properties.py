@@ -52,6 +52,7 @@ class _Writer:
                     "event_key": key,
                     "message_id": f"m{self.n:05d}",
                     "publish_time": _ts(published),
+                    "missing_metadata": [],
                     "attributes": None,
                     "ingest_time": _ts(published + timedelta(seconds=1 + 60 * c)),
                 }
