@@ -7,8 +7,6 @@ to the BigQuery emulator, and every base view is compared with its Python defini
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -18,11 +16,10 @@ import pytest
 from apache_beam.io.gcp.pubsub import PubsubMessage
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from insights_fixtures import assert_same
+from insights_fixtures import assert_same, replace_facts
 
 from insights import views
-from localdev import emulators, provision
-from pipelines import bq, generator, system, validation
+from pipelines import generator, validation
 
 pytestmark = pytest.mark.emulators
 
@@ -79,32 +76,10 @@ def build(events: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     return out.rows
 
 
-@pytest.fixture(scope="module")
-def empty_dataset(bigquery_emulator: emulators.Emulator, project: str) -> Iterator[tuple[Any, str, str]]:
-    dataset = f"nometa_{uuid.uuid4().hex[:8]}"
-    provision.create_dataset_and_tables(project, dataset)
-    client = bq.make_client(project)
-    views.create_views(client, project, dataset)
-    try:
-        yield client, project, dataset
-    finally:
-        client.delete_dataset(f"{project}.{dataset}", delete_contents=True, not_found_ok=True)
-        client.close()
-
-
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(events=st.lists(event_st, min_size=1, max_size=6))
 def test_base_views_deduplicate_deliveries_without_metadata(empty_dataset, events: list[dict[str, Any]]) -> None:
-    client, project, dataset = empty_dataset
-    rows = build(events)
-    for table in ("orders", "shipments"):
-        full = f"{project}.{dataset}.{system.table_name(table)}"
-        client.query(f"DELETE FROM `{full}` WHERE TRUE").result()
-        assert not client.insert_rows_json(full, rows[table])
-    o, s = expected.typed(rows["orders"]), expected.typed(rows["shipments"])
-
-    def query(view: str) -> list[dict[str, Any]]:
-        return [dict(r.items()) for r in client.query(f"SELECT * FROM `{project}.{dataset}.{view}`")]
+    o, s, query = replace_facts(empty_dataset, build(events))
 
     for view, facts in (("orders_deduplicated", o), ("shipment_events_deduplicated", s)):
         got = query(view)

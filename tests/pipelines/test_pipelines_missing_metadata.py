@@ -24,7 +24,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from google.cloud import pubsub
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pipeline_support import NOW, order
+from pipeline_support import NOW, order, run_bundle
 
 from localdev import provision
 from pipelines import bq, generator, system, tables, validation
@@ -169,15 +169,6 @@ def _select(client, dataset: str, key: str) -> list[dict]:
     return [dict(r) for r in client.query(f"SELECT * FROM `{dataset}.{system.table_name(key)}`").result()]
 
 
-def _run(fn: sink.WriteRows, rows: list[dict]) -> None:
-    fn.setup()
-    fn.start_bundle()
-    for r in rows:
-        fn.process(r)
-    fn.finish_bundle()
-    fn.teardown()
-
-
 @pytest.mark.emulators
 def test_bigquery_accepts_facts_and_dead_letters_without_metadata(
     bigquery_emulator, project: str, unique_suffix: str
@@ -194,8 +185,8 @@ def test_bigquery_accepts_facts_and_dead_letters_without_metadata(
         **validation.to_fact_row(validation.validate_order(refused_msg.data, NOW), refused_msg, NOW),
         "schema_version": "not a number",
     }
-    _run(sink.WriteRows(dataset, "orders", orders.PIPELINE, sink.fact_row_id), [*facts, refused])
-    _run(sink.WriteRows(dataset, "dead_letter", orders.PIPELINE, sink.dead_letter_row_id), dead)
+    run_bundle(sink.WriteRows(dataset, "orders", orders.PIPELINE, sink.fact_row_id), [*facts, refused])
+    run_bundle(sink.WriteRows(dataset, "dead_letter", orders.PIPELINE, sink.dead_letter_row_id), dead)
 
     client = bq.make_client(project)
     try:
