@@ -76,6 +76,7 @@ class _Deliveries:
                     "event_key": event_key,
                     "message_id": f"m{self.counter:07d}",
                     "publish_time": _ts(publish_time),
+                    "missing_metadata": [],
                     "attributes": json.dumps({"copy": str(copy)}),
                     "ingest_time": _ts(ingest),
                 },

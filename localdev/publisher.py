@@ -9,20 +9,22 @@ from collections.abc import Mapping
 from google.cloud import pubsub_v1
 
 from pipelines.generator import GeneratedMessage
+from pipelines.validation import event_key
 
 
 class RatePublisher:
     """Publishes ``messages`` in order at ``rate`` per second on a background thread.
 
-    ``published[pipeline]`` holds the message id of every message the emulator
-    accepted (the conservation check compares them with what was written).
+    ``published[pipeline]`` maps the message id of every message the emulator accepted
+    to its payload's event_key, in publish order (the conservation check compares them
+    with what was written, by message id where a row has one and by event_key otherwise).
     """
 
     def __init__(self, topics: Mapping[str, str], messages: list[GeneratedMessage], rate: float) -> None:
         self.topics = dict(topics)
         self.messages = messages
         self.rate = rate
-        self.published: dict[str, list[str]] = {p: [] for p in self.topics}
+        self.published: dict[str, dict[str, str]] = {p: {} for p in self.topics}
         self.count = 0
         self.done = threading.Event()
         self.error: BaseException | None = None
@@ -78,7 +80,7 @@ class RatePublisher:
                         if not self._resume.is_set():
                             continue  # paused while waiting for this message's slot: wait again
                         future = self._client.publish(self.topics[m.pipeline], m.data, **m.attributes)
-                        self.published[m.pipeline].append(future.result(timeout=60))
+                        self.published[m.pipeline][future.result(timeout=60)] = event_key(m.data)
                     break
                 self.count += 1
                 next_at = max(next_at + 1.0 / self.rate, time.monotonic() - 1.0)

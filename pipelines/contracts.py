@@ -108,11 +108,24 @@ SHIPMENT_EVENT_FIELDS = (
     Field("destination_region", "STRING", description="Destination region (state, province)."),
 )
 
+# Pub/Sub metadata the pipelines copy into rows when the runner fills it.  Nothing may depend on
+# it: Dataflow's native Pub/Sub source hands Python serialized PubsubMessage protos, and no
+# documentation promises these fields are set (README "What Dataflow fills").  A row keeps
+# them NULLABLE and names the absent ones in ``missing_metadata``; rows are keyed on event_key.
+MESSAGE_METADATA = ("message_id", "publish_time")
+MISSING_METADATA_FIELD = Field(
+    "missing_metadata",
+    "STRING",
+    "REPEATED",
+    "Pub/Sub metadata the delivery lacked (message_id, publish_time); empty when both were present.",
+)
+
 # Added by the pipelines to every fact row: provenance and the stable row key.
 METADATA_FIELDS = (
     Field("event_key", "STRING", description="Stable key of the event's content: sha256 of the raw payload, hex."),
-    Field("message_id", "STRING", description="Pub/Sub message id of the delivery that was written."),
-    Field("publish_time", "TIMESTAMP", description="Pub/Sub publish time."),
+    Field("message_id", "STRING", "NULLABLE", "Pub/Sub message id of the delivery, when the runner filled it."),
+    Field("publish_time", "TIMESTAMP", "NULLABLE", "Pub/Sub publish time, when the runner filled it."),
+    MISSING_METADATA_FIELD,
     Field("attributes", "STRING", "NULLABLE", "Pub/Sub attributes as a JSON object."),
     Field("ingest_time", "TIMESTAMP", description="When the pipeline processed the message."),
 )
@@ -121,6 +134,7 @@ DEAD_LETTER_FIELDS = (
     Field("pipeline", "STRING", description="Pipeline that rejected the message (orders, shipping)."),
     Field("message_id", "STRING", "NULLABLE", "Pub/Sub message id."),
     Field("publish_time", "TIMESTAMP", "NULLABLE", "Pub/Sub publish time."),
+    MISSING_METADATA_FIELD,
     Field("attributes", "STRING", "NULLABLE", "Pub/Sub attributes as a JSON object."),
     Field("payload_base64", "STRING", description="The raw payload, base64: exact, whatever its encoding."),
     Field("payload_text", "STRING", "NULLABLE", "The payload as UTF-8 text (invalid bytes replaced), cut at 8 KiB."),

@@ -568,6 +568,28 @@ def _attributes_json(attributes: Mapping[str, str] | None) -> str | None:
     return orjson.dumps(attributes, option=orjson.OPT_SORT_KEYS).decode()
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def message_metadata(message: MessageLike) -> tuple[str | None, str | None, list[str]]:
+    """(message_id, publish_time as a row timestamp, names of the absent ones) of one delivery.
+
+    Whatever the runner leaves out is None in the row and named in ``missing_metadata``
+    (``contracts.MESSAGE_METADATA`` order), never a reason to refuse the message.  On
+    Dataflow the SDK parses a serialized PubsubMessage proto (``PubsubMessage._from_proto_str``):
+    an unset id arrives as ``""`` and an unset publish time as None, or as the epoch if a
+    zero Timestamp was written; all of them mean "absent" (a real publish is never 1970).
+    """
+    message_id = message.message_id or None
+    publish = message.publish_time
+    if publish is not None and (publish if publish.tzinfo is not None else publish.replace(tzinfo=UTC)) == _EPOCH:
+        publish = None
+    if message_id is not None and publish is not None:
+        return message_id, format_timestamp(publish), []
+    missing = [name for name, value in zip(c.MESSAGE_METADATA, (message_id, publish), strict=True) if value is None]
+    return message_id, None if publish is None else format_timestamp(publish), missing
+
+
 def to_fact_row(event: dict, message: MessageLike, ingest_time: datetime) -> dict:
     """A fact-table row: the validated event plus ``contracts.METADATA_FIELDS``.
 
@@ -576,9 +598,7 @@ def to_fact_row(event: dict, message: MessageLike, ingest_time: datetime) -> dic
     """
     row = event
     row["event_key"] = hashlib.sha256(message.data).hexdigest()
-    row["message_id"] = message.message_id
-    publish = message.publish_time
-    row["publish_time"] = format_timestamp(publish) if publish is not None else None
+    row["message_id"], row["publish_time"], row["missing_metadata"] = message_metadata(message)
     row["attributes"] = _attributes_json(message.attributes)
     row["ingest_time"] = format_timestamp(ingest_time)
     return row
@@ -587,11 +607,12 @@ def to_fact_row(event: dict, message: MessageLike, ingest_time: datetime) -> dic
 def to_dead_letter_row(pipeline: str, message: MessageLike, error: InvalidEvent, dead_letter_time: datetime) -> dict:
     """A dead-letter row: the exact payload (base64), a readable excerpt, and why it was refused."""
     data = message.data or b""
-    publish = message.publish_time
+    message_id, publish_time, missing = message_metadata(message)
     return {
         "pipeline": pipeline,
-        "message_id": message.message_id,
-        "publish_time": format_timestamp(publish) if publish is not None else None,
+        "message_id": message_id,
+        "publish_time": publish_time,
+        "missing_metadata": missing,
         "attributes": _attributes_json(message.attributes),
         "payload_base64": base64.b64encode(data).decode("ascii"),
         "payload_text": data[:DEAD_LETTER_TEXT_BYTES].decode("utf-8", errors="replace"),

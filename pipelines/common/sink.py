@@ -48,8 +48,15 @@ def fact_row_id(row: dict) -> str:
 
 
 def dead_letter_row_id(row: dict) -> str:
-    """Insert id of a dead letter: one per delivery (a bundle retry repeats it; a second delivery does not)."""
-    return hashlib.sha256(f"{row['event_key']}|{row['message_id']}|{row['error_reason']}".encode()).hexdigest()
+    """Insert id of a dead letter: one per delivery (a bundle retry repeats it; a second delivery does not).
+
+    Without a message id (the runner may not fill it) every delivery of the same bytes and
+    reason shares the id; BigQuery's dedup of it is best effort, and the conservation check
+    counts by event_key then, so nothing depends on it.
+    """
+    return hashlib.sha256(
+        f"{row['event_key']}|{row.get('message_id') or ''}|{row['error_reason']}".encode()
+    ).hexdigest()
 
 
 def window_row_id(key_fields: tuple[str, ...]) -> Callable[[dict], str]:
@@ -69,6 +76,7 @@ def rejected_row_to_dead_letter(pipeline: str, table: str, row: dict, errors: li
         "pipeline": pipeline,
         "message_id": row.get("message_id"),
         "publish_time": row.get("publish_time"),
+        "missing_metadata": row.get("missing_metadata") or [],
         "attributes": row.get("attributes"),
         "payload_base64": base64.b64encode(payload).decode("ascii"),
         "payload_text": payload[: validation.DEAD_LETTER_TEXT_BYTES].decode("utf-8", errors="replace"),

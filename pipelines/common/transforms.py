@@ -57,7 +57,8 @@ class FixedClock:
 
 
 class ReadMessages(beam.PTransform):
-    """Pub/Sub messages from a subscription, keeping message id, publish time and attributes.
+    """Pub/Sub messages from a subscription, with attributes and whatever message id and publish time
+    the runner fills in (Dataflow's native source may leave them empty: README "What Dataflow fills").
 
     A subscription, never a topic: it outlives the job, so a relaunch resumes at the
     first unacknowledged message instead of at "now".
@@ -76,7 +77,9 @@ class ParseAndValidate(beam.DoFn):
 
     Never raises on input: a contract violation is an InvalidEvent with its reason, and
     any other exception (a bug meeting an input nobody foresaw) is dead-lettered as
-    ``unexpected_error`` and logged, so a poison message cannot stall the job.
+    ``unexpected_error`` and logged, so a poison message cannot stall the job.  A message
+    without a message id or publish time is processed like any other; its row names what
+    was missing and ``messages_without_metadata`` counts it.
     """
 
     def __init__(self, pipeline: str, clock: Callable[[], datetime] = utc_now) -> None:
@@ -86,6 +89,7 @@ class ParseAndValidate(beam.DoFn):
         self.read = Metrics.counter(pipeline, "read")
         self.valid = Metrics.counter(pipeline, "valid")
         self.dead_lettered = Metrics.counter(pipeline, "dead_lettered")
+        self.without_metadata = Metrics.counter(pipeline, "messages_without_metadata")
 
     def process(self, message: Any) -> Iterable[Any]:
         self.read.inc()
@@ -95,8 +99,7 @@ class ParseAndValidate(beam.DoFn):
             row = validation.to_fact_row(event, message, now)
             ts = datetime.fromisoformat(row["event_time"]).timestamp()
         except validation.InvalidEvent as e:
-            self.dead_lettered.inc()
-            yield beam.pvalue.TaggedOutput(DEAD_LETTER, validation.to_dead_letter_row(self.pipeline, message, e, now))
+            yield self._dead_letter(message, e, now)
             return
         except Exception as e:
             log.exception(
@@ -104,13 +107,19 @@ class ParseAndValidate(beam.DoFn):
                 extra={"pipeline": self.pipeline, "message_id": getattr(message, "message_id", None)},
             )
             error = validation.InvalidEvent(validation.UNEXPECTED_ERROR, None, f"{type(e).__name__}: {e}")
-            self.dead_lettered.inc()
-            yield beam.pvalue.TaggedOutput(
-                DEAD_LETTER, validation.to_dead_letter_row(self.pipeline, _as_message(message), error, now)
-            )
+            yield self._dead_letter(_as_message(message), error, now)
             return
         self.valid.inc()
+        if row["missing_metadata"]:
+            self.without_metadata.inc()
         yield window.TimestampedValue(row, ts)
+
+    def _dead_letter(self, message: Any, error: validation.InvalidEvent, now: datetime) -> beam.pvalue.TaggedOutput:
+        row = validation.to_dead_letter_row(self.pipeline, message, error, now)
+        self.dead_lettered.inc()
+        if row["missing_metadata"]:
+            self.without_metadata.inc()
+        return beam.pvalue.TaggedOutput(DEAD_LETTER, row)
 
 
 class _Raw:

@@ -8,7 +8,7 @@ import pytest
 from google.cloud import pubsub_v1
 
 from localdev.publisher import RatePublisher
-from pipelines import generator
+from pipelines import generator, validation
 
 pytestmark = pytest.mark.emulators
 
@@ -36,3 +36,5 @@ def test_nothing_is_published_after_pause_returns(pubsub_emulator, project, uniq
         publisher.stop()
     assert publisher.error is None
     assert len(publisher.published["orders"]) == len(messages)
+    # Each message id with its payload's event_key, for the conservation check.
+    assert list(publisher.published["orders"].values()) == [validation.event_key(m.data) for m in messages]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -12,7 +13,7 @@ from google.cloud import bigquery
 
 from insights import sample, views
 from localdev import provision
-from pipelines import bq
+from pipelines import bq, system
 
 SEED = 7
 
@@ -40,6 +41,24 @@ def load_dataset(project: str, prefix: str, *, seed: int = SEED, replays: int = 
         sample.load(client, project, dataset, data)
     rows = {key: expected.typed(r) * replays for key, r in data.rows.items()}
     return Loaded(client, project, dataset, rows, views.tunables())
+
+
+def replace_facts(
+    empty_dataset: tuple[bigquery.Client, str, str], rows: dict[str, list[dict[str, Any]]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], Callable[[str], list[dict[str, Any]]]]:
+    """Make ``rows`` (per table key: orders, shipments) the only facts of the ``empty_dataset`` fixture's
+    dataset; returns the orders and shipments typed as BigQuery returns them, and a query of a view."""
+    client, project, dataset = empty_dataset
+    for table in ("orders", "shipments"):
+        full = f"{project}.{dataset}.{system.table_name(table)}"
+        client.query(f"DELETE FROM `{full}` WHERE TRUE").result()
+        if rows[table]:
+            assert not client.insert_rows_json(full, rows[table])
+
+    def query(view: str) -> list[dict[str, Any]]:
+        return [dict(r.items()) for r in client.query(f"SELECT * FROM `{project}.{dataset}.{view}`")]
+
+    return expected.typed(rows["orders"]), expected.typed(rows["shipments"]), query
 
 
 def _normal(value: Any) -> Any:

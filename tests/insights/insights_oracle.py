@@ -68,12 +68,26 @@ def _pick(rows: list[Row], group: tuple[str, ...], sort_key, *, latest: bool) ->
     return [chooser(g, key=sort_key) for g in groups.values()]
 
 
+def _null_smallest(value: Any) -> tuple:
+    """BigQuery's order for a NULLABLE column: NULL first ascending, last descending (NULL is smallest)."""
+    return (value is not None, value)
+
+
 def _delivery_key(r: Row) -> tuple:
-    return (r["publish_time"], r["ingest_time"], r["message_id"])
+    # publish_time IS NULL, message_id IS NULL, publish_time, ingest_time, message_id: deliveries
+    # that carry their Pub/Sub metadata first (it may be missing, see pipelines/contracts.py).
+    p, m = r["publish_time"], r["message_id"]
+    return (p is None, m is None, p, r["ingest_time"], m)
 
 
 def _event_order(r: Row) -> tuple:
-    return (r["event_time"], r["publish_time"], r["event_key"], r["ingest_time"], r["message_id"])
+    return (
+        r["event_time"],
+        _null_smallest(r["publish_time"]),
+        r["event_key"],
+        r["ingest_time"],
+        _null_smallest(r["message_id"]),
+    )
 
 
 # ---- base ---------------------------------------------------------------------------------------

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -21,11 +19,9 @@ import insights_oracle as expected
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from insights_fixtures import assert_same
+from insights_fixtures import assert_same, replace_facts
 
 from insights import views
-from localdev import emulators, provision
-from pipelines import bq, system
 
 pytestmark = pytest.mark.emulators
 
@@ -52,6 +48,7 @@ class _Writer:
                     "event_key": key,
                     "message_id": f"m{self.n:05d}",
                     "publish_time": _ts(published),
+                    "missing_metadata": [],
                     "attributes": None,
                     "ingest_time": _ts(published + timedelta(seconds=1 + 60 * c)),
                 }
@@ -138,35 +135,12 @@ def build(orders: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     return w.rows
 
 
-@pytest.fixture(scope="module")
-def empty_dataset(bigquery_emulator: emulators.Emulator, project: str) -> Iterator[tuple[Any, str, str]]:
-    dataset = f"props_{uuid.uuid4().hex[:8]}"
-    provision.create_dataset_and_tables(project, dataset)
-    client = bq.make_client(project)
-    views.create_views(client, project, dataset)
-    try:
-        yield client, project, dataset
-    finally:
-        client.delete_dataset(f"{project}.{dataset}", delete_contents=True, not_found_ok=True)
-        client.close()
-
-
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(orders=st.lists(order_st, min_size=1, max_size=10))
 def test_views_match_their_definitions_on_small_random_data(empty_dataset, orders: list[dict[str, Any]]) -> None:
-    client, project, dataset = empty_dataset
-    rows = build(orders)
-    for table in ("orders", "shipments"):
-        full = f"{project}.{dataset}.{system.table_name(table)}"
-        client.query(f"DELETE FROM `{full}` WHERE TRUE").result()
-        if rows[table]:
-            assert not client.insert_rows_json(full, rows[table])
-    o, s = expected.typed(rows["orders"]), expected.typed(rows["shipments"])
+    o, s, query = replace_facts(empty_dataset, build(orders))
     cfg = views.tunables()
     hours = cfg["stuck_after_hours"]
-
-    def query(view: str) -> list[dict[str, Any]]:
-        return [dict(r.items()) for r in client.query(f"SELECT * FROM `{project}.{dataset}.{view}`")]
 
     assert_same(query("orders_latest"), expected.orders_latest(o), ("order_id",))
     assert_same(query("sales_daily"), expected.sales_daily(o), ("day", "currency"))

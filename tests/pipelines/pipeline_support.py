@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from pipelines import generator, validation
 
@@ -100,3 +101,13 @@ def latest_panes(table: str, rows: Iterable[dict]) -> dict[tuple, dict]:
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def run_bundle(fn: Any, rows: list[dict]) -> None:
+    """Drive a sink DoFn through its lifecycle as a runner does for one bundle."""
+    fn.setup()
+    fn.start_bundle()
+    for r in rows:
+        fn.process(r)
+    fn.finish_bundle()
+    fn.teardown()

@@ -6,7 +6,7 @@ import base64
 import json
 
 import pytest
-from pipeline_support import NOW, order
+from pipeline_support import NOW, order, run_bundle
 
 from localdev import provision
 from pipelines import bq, generator, system, validation
@@ -26,16 +26,6 @@ def _fact(i: int) -> dict:
     return validation.to_fact_row(validation.validate_order(data, NOW), _Msg(data, f"m-{i}"), NOW)
 
 
-def _run(fn: sink.WriteRows, rows: list[dict]) -> None:
-    """Drive the DoFn through its lifecycle as a runner does for one bundle."""
-    fn.setup()
-    fn.start_bundle()
-    for r in rows:
-        fn.process(r)
-    fn.finish_bundle()
-    fn.teardown()
-
-
 def _select(project: str, dataset: str, key: str) -> list[dict]:
     client = bq.make_client(project)
     return [dict(r) for r in client.query(f"SELECT * FROM `{dataset}.{system.table_name(key)}`").result()]
@@ -48,7 +38,7 @@ def test_rows_are_written_in_batches_and_refused_rows_go_to_the_dead_letter_tabl
     good = [_fact(i) for i in range(5)]
     refused = {**_fact(9), "schema_version": "not a number"}  # passes no validator; only a bug could send it
     fn = sink.WriteRows(dataset, "orders", orders.PIPELINE, sink.fact_row_id, batch_size=2)
-    _run(fn, [*good[:3], refused, *good[3:]])
+    run_bundle(fn, [*good[:3], refused, *good[3:]])
 
     written = _select(project, dataset, "orders")
     assert sorted(r["message_id"] for r in written) == [f"m-{i}" for i in range(5)]

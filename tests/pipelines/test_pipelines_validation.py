@@ -136,6 +136,7 @@ def test_a_valid_order_becomes_the_exact_row() -> None:
         "event_key": hashlib.sha256(payload).hexdigest(),
         "message_id": "m-1",
         "publish_time": "2026-12-01T12:00:00Z",
+        "missing_metadata": [],
         "attributes": '{"a":"1","b":"2"}',
         "ingest_time": "2026-12-01T12:00:01Z",
     }
@@ -157,6 +158,7 @@ def test_a_valid_shipment_becomes_the_exact_row() -> None:
         "event_key": hashlib.sha256(payload).hexdigest(),
         "message_id": "m-2",
         "publish_time": None,
+        "missing_metadata": ["publish_time"],
         "attributes": None,
         "ingest_time": "2026-12-01T12:00:00Z",
     }

@@ -103,7 +103,7 @@ def test_readme_documents_every_contract_field_and_reason_code() -> None:
 
     text = (REPO / "README.md").read_text()
     section = text[text.index("<!-- section:contracts -->") : text.index("<!-- /section:contracts -->")]
-    for f in (*c.ORDER_EVENT_FIELDS, *c.ORDER_ITEM_FIELDS, *c.SHIPMENT_EVENT_FIELDS):
+    for f in (*c.ORDER_EVENT_FIELDS, *c.ORDER_ITEM_FIELDS, *c.SHIPMENT_EVENT_FIELDS, *c.METADATA_FIELDS):
         assert f"`{f.name}`" in section, f.name
     for reason in validation.REASONS:
         assert f"`{reason}`" in section, reason
