@@ -48,6 +48,15 @@ def test_an_event_counts_only_where_it_was_expected() -> None:
     assert [c.ok for c in checks] == [True, True]
 
 
+def test_missing_message_metadata_is_reported_not_failed() -> None:
+    valid, invalid = smoke.smoke_events("r", NOW)[:2]
+    complete = smoke.metadata_check([valid, invalid], {valid.key: [], invalid.key: []})
+    assert complete.ok and complete.detail == "message_id and publish_time present on all 2 test events"
+    lacking = smoke.metadata_check([valid, invalid], {invalid.key: ["publish_time", "message_id"]})
+    assert lacking.ok
+    assert lacking.detail.startswith("missing on 1 of 2 test events (message_id, publish_time)")
+
+
 @pytest.fixture
 def cloud(project, pubsub_emulator, clean_firestore, bigquery_emulator):
     return emulators.LocalCloud(project, pubsub_emulator, clean_firestore, bigquery_emulator)
@@ -104,6 +113,8 @@ def test_smoke_fails_before_the_first_launch_and_passes_after_it(cloud, project,
         events = smoke.smoke_events("x", NOW)
         outcome_lines = [line for line in lines if " event becomes a " in line]
         assert len(outcome_lines) == len(events) and all(line.startswith("PASS") for line in outcome_lines)
+        # The emulator always fills message_id and publish_time; smoke reports what it found.
+        assert f"PASS  message metadata: message_id and publish_time present on all {len(events)} test events" in lines
         n_checks = sum(line.startswith(("PASS", "FAIL")) for line in lines) - 1  # minus the "published" line
         assert lines[-1] == f"smoke: {n_checks} passed, 0 failed"
 
