@@ -24,9 +24,9 @@ as_of AS (
 ),
 from_facts AS (
   SELECT
-    -- Beam's FixedWindows start (window lengths are whole seconds; UNIX_SECONDS rounds down)
-    TIMESTAMP_SECONDS(
-      UNIX_SECONDS(facts.event_time) - MOD(UNIX_SECONDS(facts.event_time), ${window_seconds})
+    -- Beam's FixedWindows start, exact to the microsecond (INT64 arithmetic throughout)
+    TIMESTAMP_MICROS(
+      UNIX_MICROS(facts.event_time) - MOD(UNIX_MICROS(facts.event_time), CAST(${window_seconds} AS INT64) * 1000000)
     ) AS window_start,
     facts.carrier,
     facts.warehouse_id,
