@@ -30,7 +30,8 @@ from insights import charts
 from pipelines import bq, system
 
 DEFAULT_OUTPUT = Path("build/report.html")
-SECTIONS = ("sales-trends", "top-products", "customer-segments", "fulfillment", "bottlenecks", "fraud")
+SECTIONS = ("sales-trends", "windows", "top-products", "customer-segments", "fulfillment", "bottlenecks", "fraud")
+WINDOWS_SHOWN = 12
 FLAGS = (
     ("flag_velocity", "velocity"),
     ("flag_billing_shipping_mismatch", "billing≠shipping"),
@@ -74,6 +75,11 @@ def fetch(client: bigquery.Client, project: str, dataset: str) -> dict[str, Any]
     return {
         "as_of": _rows(client, f"SELECT as_of FROM {v('data_as_of')}")[0]["as_of"],
         "sales_daily": _rows(client, f"SELECT * FROM {v('sales_daily')} ORDER BY currency, day"),
+        "windows": _rows(
+            client,
+            f"SELECT * FROM {v('order_revenue_by_window_current')} "
+            f"ORDER BY window_start DESC, currency LIMIT {WINDOWS_SHOWN}",
+        ),
         "top_products": _rows(
             client, f"SELECT * FROM {v('product_performance')} WHERE revenue_rank <= 8 ORDER BY currency, revenue_rank"
         ),
@@ -148,6 +154,32 @@ def _sales(data: dict[str, Any]) -> str:
     table = _table(["Currency", "Last day", "Orders", "Revenue", "AOV", "Day over day"], rows, {2, 3, 4, 5})
     note = "Daily revenue per currency (currencies are never added up). Table: the latest day and its change."
     return _section("sales-trends", "Sales trends", note, chart + table)
+
+
+def _windows(data: dict[str, Any]) -> str:
+    rows = [
+        [
+            f"{r['window_start']:%Y-%m-%d %H:%M:%S}",
+            escape(r["currency"]),
+            str(r["order_count"]),
+            _money(r["revenue"]),
+            "final" if r["is_final"] else "provisional",
+            "&ndash;" if r["stream_job_name"] is None else escape(r["stream_job_name"]),
+            "yes" if r["stream_agrees"] else "no",
+        ]
+        for r in data["windows"]
+    ]
+    note = (
+        f"The latest {WINDOWS_SHOWN} revenue windows, counted from the deduplicated facts, so they hold across "
+        "relaunches; final once the data is past the window's end plus the allowed lateness. Beside them, the job "
+        "whose streamed pane is the latest and whether that pane agrees with the facts."
+    )
+    table = _table(
+        ["Window start (UTC)", "Currency", "Orders", "Revenue", "Status", "Latest pane from", "Pane agrees"],
+        rows,
+        {2, 3},
+    )
+    return _section("windows", "Real-time windows", note, table)
 
 
 def _products(data: dict[str, Any]) -> str:
@@ -288,7 +320,15 @@ def render_report(client: bigquery.Client, project: str, dataset: str) -> str:
     data = fetch(client, project, dataset)
     as_of = data["as_of"]
     stamp = "no data" if as_of is None else f"{as_of:%Y-%m-%d %H:%M} UTC"
-    parts = [_sales(data), _products(data), _segments(data), _fulfillment(data), _bottlenecks(data), _fraud(data)]
+    parts = [
+        _sales(data),
+        _windows(data),
+        _products(data),
+        _segments(data),
+        _fulfillment(data),
+        _bottlenecks(data),
+        _fraud(data),
+    ]
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -322,7 +362,8 @@ def _local_sample(output: Path, seed: int) -> Path:
     try:
         provision.create_dataset_and_tables(project, dataset)
         client = bq.make_client(project)
-        views.create_views(client, project, dataset)
+        # The sample's panes are hourly windows: the window views get the same grid.
+        views.create_views(client, project, dataset, window_seconds=sample.PANE_WINDOW_SECONDS)
         written = sample.load(client, project, dataset, sample.generate(seed))
         _log("INFO", "sample loaded", rows=written, generated_at=datetime.now(UTC).isoformat())
         return write_report(output, client, project, dataset)

@@ -23,7 +23,7 @@ from typing import Any
 
 from google.cloud import bigquery
 
-from pipelines import system
+from pipelines import system, window_aggregates
 
 START = datetime(2026, 11, 2, tzinfo=UTC)
 CARRIERS = {"DHL": 1.0, "UPS": 0.8, "DPD": 1.3, "GLS": 1.6}  # relative transit time
@@ -254,45 +254,46 @@ def _shipment(
         out.deliver("shipments", payload, t + delay, copies=out.copies())
 
 
+PANE_WINDOW_SECONDS = 3600  # the sample's aggregate windows are hours
+
+
 def _panes(rng: random.Random, sample: Sample) -> None:
-    """Hourly aggregate windows with one to three panes each; only the highest pane_index is current."""
-    for hour in range(6):
-        start = START + timedelta(hours=10 + hour)
-        for pane_index in range(rng.randint(1, 3)):
-            timing = "EARLY" if pane_index == 0 else "LATE"
-            window = {
-                "window_start": _ts(start),
-                "window_end": _ts(start + timedelta(hours=1)),
-                "pane_timing": timing,
-                "pane_index": pane_index,
-                "emitted_at": _ts(start + timedelta(hours=1, minutes=5 * pane_index)),
-            }
-            for currency in ("EUR", "USD"):
-                n = rng.randint(1, 20) + pane_index
-                sample.add(
-                    "order_revenue",
-                    {
-                        **window,
-                        "currency": currency,
-                        "revenue": f"{rng.randint(10000, 999999) / 100:.2f}",
-                        "order_count": n,
-                    },
-                )
-                sample.add(
-                    "sku_sales",
-                    {**window, "sku": "SKU-001", "currency": currency, "units": n, "revenue": f"{n * 3}.50"},
-                )
-            for carrier in ("DHL", "UPS"):
-                delivered = rng.randint(0, 9) + pane_index
-                where = {"carrier": carrier, "warehouse_id": "WH-AMS"}
-                sample.add(
-                    "shipment_status",
-                    {**window, **where, "status": "DELIVERED", "shipment_count": delivered},
-                )
-                sample.add(
-                    "late_shipments",
-                    {**window, **where, "delivered_count": delivered, "late_count": delivered // 3},
-                )
+    """Hourly aggregate panes for the first days' windows, streamed the way two jobs would have.
+
+    Job attempt 0 emits an ON_TIME pane with part of each window and a LATE pane with all of it;
+    in some windows a relaunched job (attempt 1, empty state) then emits its own pane 0 with only
+    the part it saw, later than the others: the latest pane is wrong there, the facts are right.
+    """
+    day_end = START + timedelta(days=4)  # long enough for deliveries
+    for pipeline, aggregates in window_aggregates.AGGREGATES.items():
+        facts = [
+            r
+            for r in sample.rows[window_aggregates.FACT_TABLES[pipeline]]
+            if r["event_time"] < _ts(day_end)  # both RFC 3339 UTC strings: they compare as text
+        ]
+        for aggregate in aggregates:
+            for (start, *key), values in sorted(
+                window_aggregates.expected_windows(aggregate, facts, PANE_WINDOW_SECONDS).items(), key=repr
+            ):
+                relaunched = rng.random() < 0.3
+                part = {n: v - v // 3 for n, v in values.items()}  # what a pane saw before the window closed
+                panes = [("ON_TIME", 0, 0, part), ("LATE", 1, 0, values)]
+                if relaunched:
+                    panes.append(("ON_TIME", 0, 1, {n: v // 3 for n, v in values.items()}))
+                for order, (timing, index, attempt, sums) in enumerate(panes):
+                    row = {
+                        "window_start": _ts(start),
+                        "window_end": _ts(start + timedelta(seconds=PANE_WINDOW_SECONDS)),
+                        "pane_timing": timing,
+                        "pane_index": index,
+                        "emitted_at": _ts(start + timedelta(seconds=PANE_WINDOW_SECONDS, minutes=5 * (order + 1))),
+                        "job_id": f"sample-job-{pipeline}-{attempt}",
+                        "job_name": system.job_name(pipeline, attempt),
+                        "job_attempt": attempt,
+                        **dict(zip(aggregate.key_fields, key, strict=True)),
+                    }
+                    row.update({n: str(v) if isinstance(v, Decimal) else v for n, v in sums.items()})
+                    sample.add(aggregate.table, row)
 
 
 def load(client: bigquery.Client, project: str, dataset: str, sample: Sample, *, batch: int = 500) -> dict[str, int]:

@@ -4,8 +4,9 @@ The SQL lives in ``views/base/*.sql`` and ``views/insights/*.sql``, one view per
 file, the view name being the file stem. Terraform deploys the same files with
 ``templatefile()``, base layer first, then insights; so the files use only
 ``${name}`` placeholders (no ``%{`` directives), which :class:`string.Template`
-renders identically here. The variables are ``project``, ``dataset`` and every
-key of the ``insights`` object in ``config/system.json``.
+renders identically here. The variables are ``project``, ``dataset``, every
+key of the ``insights`` object in ``config/system.json``, and the pipelines'
+``window_seconds`` and ``allowed_lateness_seconds`` launch parameters.
 
 The layering is a contract with terraform, checked by :func:`deployment_order`:
 a base view reads tables only, an insight view reads tables and base views only,
@@ -28,6 +29,7 @@ from google.api_core.exceptions import Conflict
 from google.cloud import bigquery
 
 from pipelines import bq, system
+from pipelines.common.options import DEFAULT_ALLOWED_LATENESS_SECONDS, DEFAULT_WINDOW_SECONDS
 
 VIEWS_DIR = Path(__file__).resolve().parents[1] / "views"
 LAYERS = ("base", "insights")
@@ -67,9 +69,23 @@ def tunables() -> dict[str, Any]:
     return dict(system.system()["insights"])
 
 
-def template_variables(project: str, dataset: str | None = None) -> dict[str, Any]:
-    """What terraform passes to templatefile(): project, dataset and the insights tunables."""
-    return {**tunables(), "project": project, "dataset": dataset or system.dataset()}
+def template_variables(
+    project: str,
+    dataset: str | None = None,
+    *,
+    window_seconds: int = DEFAULT_WINDOW_SECONDS,
+    allowed_lateness_seconds: int = DEFAULT_ALLOWED_LATENESS_SECONDS,
+) -> dict[str, Any]:
+    """What terraform passes to templatefile(): project, dataset, the insights tunables, and the
+    pipelines' windowing (the same ``window_seconds`` and ``allowed_lateness_seconds`` the jobs are
+    launched with), so the ``*_by_window_current`` views compute the pipelines' windows from the facts."""
+    return {
+        **tunables(),
+        "project": project,
+        "dataset": dataset or system.dataset(),
+        "window_seconds": int(window_seconds),
+        "allowed_lateness_seconds": int(allowed_lateness_seconds),
+    }
 
 
 def deployment_order(views: list[ViewFile] | None = None) -> list[ViewFile]:
@@ -90,13 +106,22 @@ def deployment_order(views: list[ViewFile] | None = None) -> list[ViewFile]:
     return views
 
 
-def create_views(client: bigquery.Client, project: str, dataset: str | None = None) -> list[str]:
+def create_views(
+    client: bigquery.Client,
+    project: str,
+    dataset: str | None = None,
+    *,
+    window_seconds: int = DEFAULT_WINDOW_SECONDS,
+    allowed_lateness_seconds: int = DEFAULT_ALLOWED_LATENESS_SECONDS,
+) -> list[str]:
     """Create or replace every view, in deployment order; returns the view names (file stems) in that order.
 
     An existing view has its query updated in place rather than being dropped,
     so views built on it never see it missing.
     """
-    variables = template_variables(project, dataset)
+    variables = template_variables(
+        project, dataset, window_seconds=window_seconds, allowed_lateness_seconds=allowed_lateness_seconds
+    )
     created = []
     for view in deployment_order():
         view_id = f"{project}.{variables['dataset']}.{view.name}"
@@ -122,14 +147,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--project", required=True)
     parser.add_argument("--dataset", default=None, help="defaults to the dataset in config/system.json")
     parser.add_argument("--print", action="store_true", help="print the rendered SQL instead of creating views")
+    parser.add_argument("--window_seconds", type=int, default=DEFAULT_WINDOW_SECONDS, help="the jobs' window length")
+    parser.add_argument(
+        "--allowed_lateness_seconds", type=int, default=DEFAULT_ALLOWED_LATENESS_SECONDS, help="the jobs' lateness"
+    )
     args = parser.parse_args(argv)
+    windowing = {"window_seconds": args.window_seconds, "allowed_lateness_seconds": args.allowed_lateness_seconds}
     if args.print:
-        variables = template_variables(args.project, args.dataset)
+        variables = template_variables(args.project, args.dataset, **windowing)
         for view in deployment_order():
             print(f"-- {view.layer}/{view.name}\n{view.render(variables)}")
         return
     dataset = args.dataset or system.dataset()
-    for name in create_views(bq.make_client(args.project), args.project, dataset):
+    for name in create_views(bq.make_client(args.project), args.project, dataset, **windowing):
         print(f"{args.project}.{dataset}.{name}")
 
 

@@ -37,6 +37,7 @@ from google.cloud import dataflow_v1beta3 as dataflow
 from localdev.dataflow_standin import DataflowStandIn
 from localdev.emulators import ManagedProcess
 from pipelines import system
+from pipelines.common import job_identity
 
 REPO = Path(__file__).resolve().parents[1]
 # Beam's DirectRunner logs this once the streaming pipeline is built and about to execute.
@@ -125,8 +126,10 @@ class LocalJobRunner:
         template = template_of(launch_parameter)
         argv = job_argv(self.python, launch_parameter, self.extra_args)
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        # Dataflow runs the SDK harness with JOB_ID and JOB_NAME set (pipelines/common/job_identity.py).
+        env = {**self.env, job_identity.JOB_ID_VARIABLE: job.id, job_identity.JOB_NAME_VARIABLE: job.name}
         process = ManagedProcess(
-            f"job-{job.name}", argv, env={**self.env}, log_path=self.log_dir / f"{job.name}-{job.id[-6:]}.log"
+            f"job-{job.name}", argv, env=env, log_path=self.log_dir / f"{job.name}-{job.id[-6:]}.log"
         )
         local = LocalJob(job.id, job.name, pipeline_of_template(template), argv, process, time.monotonic())
         with self._lock:

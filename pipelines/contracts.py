@@ -149,8 +149,18 @@ WINDOW_FIELDS = (
     Field("window_start", "TIMESTAMP", description="Event-time window start (inclusive)."),
     Field("window_end", "TIMESTAMP", description="Event-time window end (exclusive)."),
     Field("pane_timing", "STRING", description="EARLY, ON_TIME or LATE: late panes update earlier ones."),
-    Field("pane_index", "INT64", description="Firing number of this window; the highest is the latest."),
+    Field("pane_index", "INT64", description="Firing number of this window within one job (see job_name)."),
     Field("emitted_at", "TIMESTAMP", description="When the pane was emitted."),
+    Field(
+        "job_id", "STRING", "NULLABLE", "Dataflow job id of the job that emitted the pane, when the worker knows it."
+    ),
+    Field("job_name", "STRING", "NULLABLE", "Name of the job that emitted the pane, e.g. orders-analytics-a1."),
+    Field(
+        "job_attempt",
+        "INT64",
+        "NULLABLE",
+        "Relaunch attempt of that job (0 = first launch); a new job's panes restart at 0.",
+    ),
 )
 
 ORDER_REVENUE_FIELDS = (

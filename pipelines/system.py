@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import string
 from collections.abc import Mapping
 from functools import lru_cache
@@ -88,6 +89,13 @@ def render_launch_parameters(deployment: Mapping[str, Any]) -> dict[str, dict[st
 def job_name(pipeline: str, attempt: int) -> str:
     """Deterministic Dataflow job name for one launch attempt, e.g. ``orders-analytics-a3``."""
     return f"{system()['pipelines'][pipeline]['job_name_prefix']}-a{attempt}"
+
+
+def attempt_of(pipeline: str, job_name: str | None) -> int | None:
+    """The attempt number in a job name made by :func:`job_name`; None for any other name."""
+    prefix = system()["pipelines"][pipeline]["job_name_prefix"]
+    match = re.fullmatch(re.escape(prefix) + r"-a(\d+)", job_name or "")
+    return int(match.group(1)) if match else None
 
 
 def relauncher_settings(deployment: Mapping[str, Any], *, project: str, region: str) -> dict[str, Any]:

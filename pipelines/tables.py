@@ -59,28 +59,28 @@ TABLES: tuple[TableSpec, ...] = (
         c.ORDER_REVENUE_FIELDS,
         "window_start",
         ("currency",),
-        "Revenue and order count per event-time window; latest pane per window wins.",
+        "Revenue and order count per event-time window, one row per pane and job (the _current view reads facts).",
     ),
     TableSpec(
         "sku_sales",
         c.SKU_SALES_FIELDS,
         "window_start",
         ("sku", "currency"),
-        "Units and revenue per SKU per event-time window; latest pane per window wins.",
+        "Units and revenue per SKU per event-time window, one row per pane and job (the _current view reads facts).",
     ),
     TableSpec(
         "shipment_status",
         c.SHIPMENT_STATUS_FIELDS,
         "window_start",
         ("carrier", "warehouse_id", "status"),
-        "Shipment status events per carrier and warehouse per window; latest pane wins.",
+        "Shipment status events per carrier and warehouse per window, one row per pane and job.",
     ),
     TableSpec(
         "late_shipments",
         c.LATE_SHIPMENT_FIELDS,
         "window_start",
         ("carrier", "warehouse_id"),
-        "Deliveries and late deliveries against the promise per window; latest pane wins.",
+        "Deliveries and late deliveries against the promise per window, one row per pane and job.",
     ),
 )
 

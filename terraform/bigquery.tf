@@ -8,9 +8,12 @@ locals {
   insight_views = fileset("${path.module}/../views/insights", "*.sql")
   # The SQL's ${...} placeholders: where the tables are, plus the insight tunables from
   # system.json (thresholds, windows, weights), so the views read the one source of truth too.
+  # The jobs' windowing too: the *_by_window_current views compute the same windows from the facts.
   view_variables = merge(try(local.system.insights, {}), {
-    project = var.project_id
-    dataset = local.system.bigquery.dataset
+    project                  = var.project_id
+    dataset                  = local.system.bigquery.dataset
+    window_seconds           = var.window_seconds
+    allowed_lateness_seconds = var.allowed_lateness_seconds
   })
 }
 

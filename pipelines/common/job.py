@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 import apache_beam as beam
+from apache_beam.options.pipeline_options import GoogleCloudOptions
 
 from pipelines.common import sink
 from pipelines.common.options import AnalyticsOptions
 from pipelines.common.transforms import ReadMessages
 
-Expand = Callable[[beam.PCollection, int, int], dict[str, beam.PCollection]]
+Expand = Callable[..., dict[str, beam.PCollection]]  # (messages, window_seconds, allowed_lateness_seconds, job_name=)
 
 
 def build_job(
@@ -26,7 +27,10 @@ def build_job(
 ) -> dict[str, beam.PCollection]:
     """Wire ``expand`` between the subscription and the tables; returns the outputs by table key."""
     messages = p | "Read" >> ReadMessages(options.input_subscription)
-    outputs = expand(messages, options.window_seconds, options.allowed_lateness_seconds)
+    # Beam's --job_name (a flex-template launch fills it with the request's job name): the name
+    # aggregate rows carry when the worker's environment does not say (pipelines/common/job_identity.py).
+    job_name = options.view_as(GoogleCloudOptions).job_name
+    outputs = expand(messages, options.window_seconds, options.allowed_lateness_seconds, job_name=job_name)
     for table_key, rows in outputs.items():
         rows | f"Write_{table_key}" >> sink.WriteTable(options.output_dataset, table_key, pipeline, row_ids[table_key])
     return outputs

@@ -4,16 +4,18 @@ The shape of every pipeline::
 
     ReadMessages -> ParseAndValidate --(main)--------> fact rows ------> fact table (every delivery)
                                      \\--(dead_letter)-> dead-letter table
-                    fact rows -> DropRedeliveries -> WindowInto -> CombinePerKey -> ToWindowRows -> aggregate tables
+                    fact rows -> DropRedeliveries (windows, then dedup) -> WindowedSums -> aggregate tables
 
 Two dedup layers, because Pub/Sub and relaunches deliver at least once:
 
-1. In the pipeline, :class:`DropRedeliveries` drops a repeated ``event_key`` for
-   ``DEDUP_SECONDS`` of processing time *before* the aggregates, so live windows
-   count each event once (redeliveries and publisher retries arrive within minutes).
-2. The fact tables keep every delivery with its ``event_key`` (and use it as the
-   streaming insert id); the base views deduplicate on it.  That also covers what
-   in-pipeline state cannot: a relaunched job starts with empty state.
+1. In the pipeline, :class:`DropRedeliveries` drops a repeated ``event_key`` within its
+   event-time window, for as long as the window accepts data, so live windows count each
+   event once. Its state is cleared by an event-time timer, which holds no watermark back
+   (see :class:`_DropRepeatedKeys`).
+2. The fact tables keep every delivery with its ``event_key``; the base views deduplicate
+   on it, and the ``*_by_window_current`` views compute every window's value from the
+   deduplicated facts. That covers what in-pipeline state cannot: a relaunched job
+   starts with empty state (README, "Aggregates across relaunches").
 """
 
 from __future__ import annotations
@@ -33,11 +35,9 @@ from apache_beam.utils.timestamp import Duration, Timestamp
 from apache_beam.utils.windowed_value import PaneInfoTiming
 
 from pipelines import validation
+from pipelines.common import job_identity
 
 DEAD_LETTER = "dead_letter"
-# How long the pipeline remembers an event_key: covers Pub/Sub redelivery after a missed ack
-# deadline and publisher retries; older duplicates are left to the views.
-DEDUP_SECONDS = 10 * 60
 
 log = logging.getLogger(__name__)
 
@@ -137,50 +137,76 @@ def _as_message(element: Any) -> Any:
 
 
 class _DropRepeatedKeys(beam.DoFn):
-    """Stateful: emits the first value per key, drops repeats until a processing-time timer forgets the key."""
+    """Stateful, per (event_key, window): emits the first copy, drops the rest until the window expires.
 
-    SEEN = userstate.BagStateSpec("seen", BooleanCoder())
-    FORGET = userstate.TimerSpec("forget", TimeDomain.REAL_TIME)
+    Why keyed per window and cleared by an *event-time* timer: in the Python SDK a timer
+    holds the output watermark until it fires, at its own fire time when it is an
+    event-time timer and at the *input element's timestamp* otherwise
+    (``apache_beam/runners/worker/bundle_processor.py``, ``Timer.set``:
+    ``hold_timestamp = ts if is_event_time(...) else self._input_timestamp``; the same rule is
+    checked in /work/shared/README.md). A processing-time timer per key therefore kept every
+    window's ON_TIME pane waiting on Dataflow for the timer's delay, and a trickle of accepted
+    old events pinned the watermark in the past. This timer fires at the window's expiry
+    (``max_timestamp + allowed lateness``, the instant after which Beam drops the window's
+    data anyway), so its hold is never earlier than the end of the window it guards: the
+    downstream ON_TIME pane fires as soon as the watermark passes the window's end.
 
-    def __init__(self, pipeline: str, ttl_seconds: int) -> None:
-        self.ttl_seconds = ttl_seconds
+    Duplicates carry the same payload, hence the same event time and the same window, so
+    per-window state sees every copy that could still change an aggregate. What it cannot
+    see (a copy after a relaunch, which starts with empty state) the views deduplicate.
+    """
+
+    SEEN = userstate.ReadModifyWriteStateSpec("seen", BooleanCoder())
+    EXPIRE = userstate.TimerSpec("expire", TimeDomain.WATERMARK)
+
+    def __init__(self, pipeline: str, allowed_lateness_seconds: int) -> None:
+        self.allowed_lateness_seconds = allowed_lateness_seconds
         self.duplicates = Metrics.counter(pipeline, "duplicates_dropped")
 
     def process(
         self,
         element: tuple[str, Any],
-        seen: userstate.AccumulatingRuntimeState = beam.DoFn.StateParam(SEEN),  # noqa: B008 - Beam's idiom
-        forget: userstate.RuntimeTimer = beam.DoFn.TimerParam(FORGET),  # noqa: B008
+        win: window.BoundedWindow = beam.DoFn.WindowParam,
+        seen: userstate.ReadModifyWriteRuntimeState = beam.DoFn.StateParam(SEEN),  # noqa: B008 - Beam's idiom
+        expire: userstate.RuntimeTimer = beam.DoFn.TimerParam(EXPIRE),  # noqa: B008
     ) -> Iterable[Any]:
-        if any(seen.read()):
+        if seen.read():
             self.duplicates.inc()
             return
-        seen.add(True)
-        forget.set(Timestamp.now() + Duration(seconds=self.ttl_seconds))
+        seen.write(True)
+        expire.set(window_expiry(win, self.allowed_lateness_seconds))
         yield element[1]
 
-    @userstate.on_timer(FORGET)
+    @userstate.on_timer(EXPIRE)
     def forget_key(
         self,
-        seen: userstate.AccumulatingRuntimeState = beam.DoFn.StateParam(SEEN),  # noqa: B008
+        seen: userstate.ReadModifyWriteRuntimeState = beam.DoFn.StateParam(SEEN),  # noqa: B008
     ) -> None:
         seen.clear()
 
 
-class DropRedeliveries(beam.PTransform):
-    """Fact rows with each ``event_key`` once per ``ttl_seconds`` (element timestamps are kept)."""
+def window_expiry(win: window.BoundedWindow, allowed_lateness_seconds: int) -> Timestamp:
+    """The last event time at which ``win`` still accepts data: Beam's garbage-collection time of the window."""
+    return win.max_timestamp() + Duration(seconds=allowed_lateness_seconds)
 
-    def __init__(self, pipeline: str, ttl_seconds: int = DEDUP_SECONDS) -> None:
+
+class DropRedeliveries(beam.PTransform):
+    """Fact rows -> the same rows in their event-time windows (:func:`event_time_windows`), each
+    ``event_key`` once per window (element timestamps are kept)."""
+
+    def __init__(self, pipeline: str, window_seconds: int, allowed_lateness_seconds: int) -> None:
         super().__init__()
         self.pipeline = pipeline
-        self.ttl_seconds = ttl_seconds
+        self.window_seconds = window_seconds
+        self.allowed_lateness_seconds = allowed_lateness_seconds
 
     def expand(self, rows: beam.PCollection) -> beam.PCollection:
         return (
             rows
+            | "Window" >> event_time_windows(self.window_seconds, self.allowed_lateness_seconds)
             # A str key gets a deterministic coder, which keyed state requires.
             | "KeyByEventKey" >> beam.Map(lambda row: (row["event_key"], row)).with_output_types(tuple[str, dict])
-            | "DropRepeatedKeys" >> beam.ParDo(_DropRepeatedKeys(self.pipeline, self.ttl_seconds))
+            | "DropRepeatedKeys" >> beam.ParDo(_DropRepeatedKeys(self.pipeline, self.allowed_lateness_seconds))
         )
 
 
@@ -219,14 +245,26 @@ class SumTuples(beam.CombineFn):
 
 
 class ToWindowRows(beam.DoFn):
-    """(key tuple, sums tuple) of one pane -> an aggregate row with its window and pane (contracts.WINDOW_FIELDS)."""
+    """(key tuple, sums tuple) of one pane -> an aggregate row: window, pane and job (contracts.WINDOW_FIELDS)."""
 
     def __init__(
-        self, key_fields: tuple[str, ...], value_fields: tuple[str, ...], clock: Callable[[], datetime] = utc_now
+        self,
+        pipeline: str,
+        key_fields: tuple[str, ...],
+        value_fields: tuple[str, ...],
+        clock: Callable[[], datetime] = utc_now,
+        job_name: str | None = None,
     ) -> None:
+        self.pipeline = pipeline
         self.key_fields = key_fields
         self.value_fields = value_fields
         self.clock = clock
+        self.job_name = job_name
+        self.job: dict[str, Any] = {}
+
+    def setup(self) -> None:
+        # On the worker: Dataflow's JOB_ID / JOB_NAME environment (see pipelines/common/job_identity.py).
+        self.job = job_identity.current(self.pipeline, self.job_name).row_fields()
 
     def process(
         self,
@@ -241,6 +279,7 @@ class ToWindowRows(beam.DoFn):
             "pane_timing": PaneInfoTiming.to_string(pane.timing),
             "pane_index": pane.index,
             "emitted_at": validation.format_timestamp(self.clock()),
+            **self.job,
         }
         row.update(zip(self.key_fields, key, strict=True))
         for name, value in zip(self.value_fields, sums, strict=True):
@@ -249,30 +288,30 @@ class ToWindowRows(beam.DoFn):
 
 
 class WindowedSums(beam.PTransform):
-    """Rows -> (key, values) -> per-window sums -> aggregate rows."""
+    """Windowed rows (from :class:`DropRedeliveries`) -> (key, values) -> per-window sums -> aggregate rows."""
 
     def __init__(
         self,
+        pipeline: str,
         key_fields: tuple[str, ...],
         value_fields: tuple[str, ...],
         key_values: Callable[[dict], Iterable[tuple[tuple, tuple]]],
-        window_seconds: int,
-        allowed_lateness_seconds: int,
         clock: Callable[[], datetime] = utc_now,
+        job_name: str | None = None,
     ) -> None:
         super().__init__()
+        self.pipeline = pipeline
         self.key_fields = key_fields
         self.value_fields = value_fields
         self.key_values = key_values
-        self.window_seconds = window_seconds
-        self.allowed_lateness_seconds = allowed_lateness_seconds
         self.clock = clock
+        self.job_name = job_name
 
     def expand(self, rows: beam.PCollection) -> beam.PCollection:
         return (
             rows
             | "KeyValues" >> beam.FlatMap(self.key_values)
-            | "Window" >> event_time_windows(self.window_seconds, self.allowed_lateness_seconds)
             | "Sum" >> beam.CombinePerKey(SumTuples())
-            | "ToRows" >> beam.ParDo(ToWindowRows(self.key_fields, self.value_fields, self.clock))
+            | "ToRows"
+            >> beam.ParDo(ToWindowRows(self.pipeline, self.key_fields, self.value_fields, self.clock, self.job_name))
         )

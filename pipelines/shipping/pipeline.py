@@ -42,18 +42,23 @@ def expand(
     window_seconds: int,
     allowed_lateness_seconds: int,
     clock: Callable[[], datetime] = utc_now,
+    job_name: str | None = None,
 ) -> dict[str, beam.PCollection]:
-    """Messages -> {table key: rows}; no I/O, so tests drive it with TestStream and assert_that."""
+    """Messages -> {table key: rows}; no I/O, so tests drive it with TestStream and assert_that.
+
+    ``job_name`` is the fallback name written on aggregate rows when the worker's environment
+    does not say which job it is (see pipelines/common/job_identity.py).
+    """
     parsed = messages | "ParseAndValidate" >> beam.ParDo(ParseAndValidate(PIPELINE, clock)).with_outputs(
         DEAD_LETTER, main="facts"
     )
     facts = parsed.facts
-    distinct = facts | "DropRedeliveries" >> DropRedeliveries(PIPELINE)
+    distinct = facts | "DropRedeliveries" >> DropRedeliveries(PIPELINE, window_seconds, allowed_lateness_seconds)
     status = distinct | "StatusByWindow" >> WindowedSums(
-        STATUS_KEYS, STATUS_VALUES, status_key_values, window_seconds, allowed_lateness_seconds, clock
+        PIPELINE, STATUS_KEYS, STATUS_VALUES, status_key_values, clock, job_name
     )
     late = distinct | "LateDeliveriesByWindow" >> WindowedSums(
-        LATE_KEYS, LATE_VALUES, late_key_values, window_seconds, allowed_lateness_seconds, clock
+        PIPELINE, LATE_KEYS, LATE_VALUES, late_key_values, clock, job_name
     )
     return {
         "shipments": facts,

@@ -16,6 +16,9 @@ from localdev import provision
 from pipelines import bq, system
 
 SEED = 7
+# The sample's aggregate panes are hourly windows (insights/sample.py): the views get the same grid.
+WINDOW_SECONDS = 3600
+ALLOWED_LATENESS_SECONDS = 2 * 3600
 
 
 @dataclass
@@ -35,7 +38,9 @@ def load_dataset(project: str, prefix: str, *, seed: int = SEED, replays: int = 
     dataset = f"{prefix}_{uuid.uuid4().hex[:8]}"
     provision.create_dataset_and_tables(project, dataset)
     client = bq.make_client(project)
-    views.create_views(client, project, dataset)
+    views.create_views(
+        client, project, dataset, window_seconds=WINDOW_SECONDS, allowed_lateness_seconds=ALLOWED_LATENESS_SECONDS
+    )
     data = sample.generate(seed)
     for _ in range(replays):
         sample.load(client, project, dataset, data)

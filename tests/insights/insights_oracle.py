@@ -119,8 +119,41 @@ def shipments_latest(orders: list[Row], shipments: list[Row], stuck_after_hours:
     return out
 
 
-def current_panes(rows: list[Row], keys: tuple[str, ...]) -> list[Row]:
-    return _pick(rows, ("window_start", "window_end", *keys), lambda r: (r["pane_index"], r["emitted_at"]), latest=True)
+def current_windows(
+    facts: list[Row],
+    panes: list[Row],
+    aggregate: Any,
+    window_seconds: int,
+    allowed_lateness_seconds: int,
+    as_of: datetime,
+) -> list[Row]:
+    """A ``*_by_window_current`` view: every window's value from the deduplicated facts (summed by
+    pipelines.window_aggregates, with the pipelines' own key/value functions), final once the data's
+    newest event is past the window's end plus the lateness, beside the latest streamed pane."""
+    from pipelines.window_aggregates import expected_windows
+
+    keys = aggregate.key_fields
+    latest = {
+        (p["window_start"], *(p[k] for k in keys)): p
+        for p in _pick(panes, ("window_start", *keys), lambda r: (r["emitted_at"], r["pane_index"]), latest=True)
+    }
+    out = []
+    for k, values in expected_windows(aggregate, facts, window_seconds).items():
+        end = k[0] + timedelta(seconds=window_seconds)
+        pane = latest.get(k, {})
+        out.append(
+            {
+                "window_start": k[0],
+                "window_end": end,
+                **dict(zip(keys, k[1:], strict=True)),
+                **values,
+                "is_final": as_of >= end + timedelta(seconds=allowed_lateness_seconds),
+                **{f"stream_{f}": pane.get(f) for f in ("pane_timing", "pane_index", "emitted_at")},
+                **{f"stream_{f}": pane.get(f) for f in ("job_id", "job_name", "job_attempt")},
+                "stream_agrees": bool(pane) and all(pane[n] == v for n, v in values.items()),
+            }
+        )
+    return out
 
 
 # ---- insights -----------------------------------------------------------------------------------

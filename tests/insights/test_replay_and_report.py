@@ -14,6 +14,7 @@ from localdev import emulators
 pytestmark = pytest.mark.emulators
 
 INSIGHTS = [v.name for v in views.list_views() if v.layer == "insights"]
+WINDOW_VIEWS = [v.name for v in views.list_views() if v.name.endswith("_by_window_current")]
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,7 @@ def _canonical(rows: list[dict]) -> list[str]:
     return sorted(repr(sorted(r.items())) for r in rows)
 
 
-@pytest.mark.parametrize("view", INSIGHTS)
+@pytest.mark.parametrize("view", INSIGHTS + WINDOW_VIEWS)
 def test_replaying_everything_changes_no_insight(loaded: Loaded, replayed: Loaded, view: str) -> None:
     once = loaded.query(view)
     assert once, f"{view} is empty on the sample"
@@ -87,6 +88,18 @@ def test_report_shows_the_views_numbers(loaded: Loaded) -> None:
     assert all(f">{c}<" in page for c in carriers)
     for r in loaded.query("bottlenecks"):
         assert f"<td>{r['value']}</td>" in page
+    windows = sorted(
+        loaded.query("order_revenue_by_window_current"), key=lambda r: (-r["window_start"].timestamp(), r["currency"])
+    )
+    assert windows
+    for r in windows[: report.WINDOWS_SHOWN]:
+        status = "final" if r["is_final"] else "provisional"
+        shown = (
+            f"<tr><td>{r['window_start']:%Y-%m-%d %H:%M:%S}</td><td>{r['currency']}</td>"
+            f'<td class="n">{r["order_count"]}</td><td class="n">{Decimal(str(r["revenue"])):,.2f}</td>'
+            f"<td>{status}</td>"
+        )
+        assert shown in page
     daily = [r for r in loaded.query("sales_daily") if r["currency"] == "EUR"]
     last = max(daily, key=lambda r: r["day"])
     assert f"{Decimal(str(last['revenue'])):,.2f}" in page

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import insights_oracle as expected
 import pytest
-from insights_fixtures import Loaded, assert_same
+from insights_fixtures import ALLOWED_LATENESS_SECONDS, WINDOW_SECONDS, Loaded, assert_same
 
 from insights import views
+from pipelines import window_aggregates
 
 pytestmark = pytest.mark.emulators
 
@@ -56,18 +57,28 @@ def test_shipments_latest(loaded: Loaded) -> None:
 
 
 @pytest.mark.parametrize(
-    ("view", "table", "key"),
+    ("pipeline", "table"),
     [
-        ("order_revenue_by_window_current", "order_revenue", ("currency",)),
-        ("sku_sales_by_window_current", "sku_sales", ("sku", "currency")),
-        ("shipment_status_by_window_current", "shipment_status", ("carrier", "warehouse_id", "status")),
-        ("late_shipments_by_window_current", "late_shipments", ("carrier", "warehouse_id")),
+        ("orders", "order_revenue"),
+        ("orders", "sku_sales"),
+        ("shipping", "shipment_status"),
+        ("shipping", "late_shipments"),
     ],
 )
-def test_aggregate_current_panes(loaded: Loaded, view: str, table: str, key: tuple[str, ...]) -> None:
-    rows = loaded.rows[table]
-    assert len({r["pane_index"] for r in rows}) > 1, "the sample must have several panes per window"
-    assert_same(loaded.query(view), expected.current_panes(rows, key), ("window_start", "window_end", *key))
+def test_aggregate_current_views_are_the_facts_with_the_latest_pane_beside(
+    loaded: Loaded, pipeline: str, table: str
+) -> None:
+    """Values from the deduplicated facts (the sample is loaded with redeliveries), whatever the panes
+    say; the latest pane and its job beside them; final once the data is past end plus lateness."""
+    (aggregate,) = [a for a in window_aggregates.AGGREGATES[pipeline] if a.table == table]
+    panes, facts = loaded.rows[table], loaded.rows[window_aggregates.FACT_TABLES[pipeline]]
+    assert len({r["pane_index"] for r in panes}) > 1, "the sample must have several panes per window"
+    as_of = expected.data_as_of(loaded.rows["orders"], loaded.rows["shipments"])
+    want = expected.current_windows(facts, panes, aggregate, WINDOW_SECONDS, ALLOWED_LATENESS_SECONDS, as_of)
+    assert {r["is_final"] for r in want} == {True, False}, "the sample must have final and provisional windows"
+    agrees = {r["stream_agrees"] for r in want if r["stream_pane_index"] is not None}
+    assert agrees == {True, False}, "the sample must have windows a relaunched job's pane gets wrong, and others"
+    assert_same(loaded.query(aggregate.view), want, ("window_start", *aggregate.key_fields))
 
 
 def test_sales_hourly(loaded: Loaded) -> None:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from pipelines import generator, validation
+from pipelines import contracts, generator, validation
 
 NOW = datetime(2026, 12, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -93,7 +93,7 @@ def latest_panes(table: str, rows: Iterable[dict]) -> dict[tuple, dict]:
         k = (start, *(r[n] for n in keys))
         if k not in best or r["pane_index"] > best[k]["pane_index"]:
             best[k] = r
-    skip = {"window_start", "window_end", "pane_timing", "pane_index", "emitted_at", *keys}
+    skip = {f.name for f in contracts.WINDOW_FIELDS} | set(keys)
     return {
         k: {n: (Decimal(v) if n == "revenue" else v) for n, v in r.items() if n not in skip} for k, r in best.items()
     }

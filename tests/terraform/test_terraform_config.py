@@ -433,6 +433,7 @@ def test_view_variables_are_the_tables_location_and_the_insight_tunables() -> No
     view_vars = tf.load_dir()["locals"]["view_variables"]
     assert view_vars.startswith("${merge(try(local.system.insights,")
     assert "var.project_id" in view_vars and "local.system.bigquery.dataset" in view_vars
+    assert "var.window_seconds" in view_vars and "var.allowed_lateness_seconds" in view_vars
 
 
 @pytest.mark.parametrize("layer", ["base", "insights"])
@@ -440,7 +441,13 @@ def test_every_view_file_renders_with_the_templatefile_variables(layer: str) -> 
     """templatefile() fails on an unknown ${name}; %{...} directives are not expected in SQL."""
     views = _views(layer)
     assert views, f"views/{layer} has no SQL files"
-    variables = {**system.system().get("insights", {}), "project": "p", "dataset": "d"}
+    variables = {
+        **system.system().get("insights", {}),
+        "project": "p",
+        "dataset": "d",
+        "window_seconds": 60,
+        "allowed_lateness_seconds": 300,
+    }
     for name, sql in views.items():
         rendered = string.Template(sql).substitute(variables)
         assert "%{" not in sql, name
