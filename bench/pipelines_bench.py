@@ -56,7 +56,7 @@ def _payloads(n: int, now: datetime) -> dict[str, list[bytes]]:
     out: dict[str, list[bytes]] = {"orders": [], "shipping": []}
     seed = 1
     while min(len(v) for v in out.values()) < n:
-        for m in generator.generate(seed, 20_000, now=now, invalid_rate=0.0, duplicate_rate=0.0):
+        for m in generator.generate(seed, max(n, 100), now=now, invalid_rate=0.0, duplicate_rate=0.0):
             out[m.pipeline].append(m.data)
         seed += 1
     return {k: v[:n] for k, v in out.items()}
