@@ -10,10 +10,12 @@ peer that accepts more is no comparison.
 
 Traps met on the way, each now a case in ``bench/variants.py``:
 - pydantic's ``Literal[1]`` accepts JSON ``true`` and ``1.0`` even with
-  ``strict=True``; the version is a strict int bounded to 1 instead.
-- msgspec's ``pattern`` is ``re.search``, where ``$`` also matches before a
-  trailing newline: its patterns end in ``\\Z``.  (pydantic's Rust regex ``$`` is
-  the end of the text.)
+  ``strict=True`` (seen with pydantic 2.14.4); the version is a strict int bounded
+  to 1 instead.
+- msgspec's ``pattern`` is unanchored ``re.search``
+  (https://jcristharif.com/msgspec/constraints.html), where ``$`` also matches
+  before a trailing newline: its patterns end in ``\\Z``.  (pydantic's Rust regex
+  ``$`` is the end of the text.)
 - msgspec rejects invalid UTF-8 inside a string with a plain ``UnicodeDecodeError``,
   not its own ``DecodeError``: a rejection is any ``ValueError``.
 - ``datetime.fromisoformat`` refuses a lower-case ``t``/``z``, which RFC 3339
