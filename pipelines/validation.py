@@ -625,7 +625,10 @@ def event_key(data: bytes | None) -> str:
 
 
 def _attributes_json(attributes: Mapping[str, str] | None) -> str | None:
-    """Sorted-key JSON of the attributes; a publisher sends the same ones on every message, so the last is kept."""
+    """Sorted-key JSON of the attributes; a publisher sends the same ones on every message, so the last is kept.
+
+    Pub/Sub attribute values are strings, so two equal mappings have the same JSON.
+    """
     global _LAST_ATTRIBUTES
     if not attributes:
         return None
