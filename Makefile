@@ -51,7 +51,15 @@ test: venv ## Lint, then run the whole test suite (starts and stops its own emul
 demo: venv ## Run the whole self-healing system locally, with injected failures
 	$(PY) -m localdev.demo
 
-bench: venv ## Benchmarks: pipeline cost per event, relauncher latency, orchestration cost
+# The benchmark's peers (bench/requirements.txt), installed into the same venv once per change of that file.
+BENCH_STAMP := $(VENV)/.bench-$(shell cat bench/requirements.txt 2>/dev/null | sha1sum | cut -c1-12)
+
+$(BENCH_STAMP): bench/requirements.txt $(STAMP)
+	$(PY) -m pip install --quiet -r bench/requirements.txt
+	@rm -f $(VENV)/.bench-*
+	@touch $@
+
+bench: venv $(BENCH_STAMP) ## Benchmarks: pipeline cost per event and vs peers, relauncher latency, orchestration cost
 	$(PY) -m bench
 
 report: venv ## Render the insights HTML report (seeded sample, local emulator; --project P: real data)

@@ -3,6 +3,8 @@
 Each module's ``run() -> dict[str, float]`` prints its own detail table; a
 module that is missing or fails is reported (with the reason) and the others
 still run.  The exit status is non-zero if any module failed, so CI notices.
+A figure ``X_spread`` (text ``min..max`` over interleaved rounds) is shown beside
+``X`` in the summary table, and printed as its own ``name=value`` line.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ MODULES: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def _load(module: str, function: str) -> Callable[[], dict[str, float]]:
+def _load(module: str, function: str) -> Callable[[], dict[str, float | str]]:
     return getattr(importlib.import_module(module), function)
 
 
@@ -35,7 +37,7 @@ def _fmt(value: float) -> str:
 
 
 def main() -> int:
-    figures: dict[str, float] = {}
+    figures: dict[str, float | str] = {}
     status: list[tuple[str, str, float]] = []
     for title, module, function in MODULES:
         print(f"\n=== {title} ({module}) ===", flush=True)
@@ -55,9 +57,10 @@ def main() -> int:
     for title, state, seconds in status:
         print(f"{title:<22}{state[:58]:<60}{seconds:>8.1f}")
     print()
-    print(f"{'figure':<42}{'value':>18}")
+    print(f"{'figure':<42}{'value':>18}  spread over rounds")
     for name, value in figures.items():
-        print(f"{name:<42}{_fmt(value):>18}")
+        if not name.endswith("_spread"):
+            print(f"{name:<42}{_fmt(value):>18}  {figures.get(name + '_spread', '')}".rstrip())
     print()
     for name, value in figures.items():
         print(f"{name}={value:.6g}" if isinstance(value, float) else f"{name}={value}")

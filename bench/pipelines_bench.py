@@ -1,10 +1,22 @@
-"""CPU cost per event of the pipelines' hot path, relative to a bare ``orjson.loads``.
+"""CPU cost per event of the pipelines' hot path, against a bare ``orjson.loads`` and against faithful peers.
 
-For 100,000 generated events per type: CPU time (``time.process_time``) of
-parse + validate + to-row (``validation.validate_* `` then ``validation.to_fact_row``,
-exactly what ``ParseAndValidate`` does per message) against a bare ``orjson.loads``
-of the same payloads, measured in the same run, so the ratio does not depend on the
-machine.  Target: orders <= 3.0x.
+Per pipeline, over the same generated payloads, every candidate is timed in each
+of ``ROUNDS`` interleaved rounds (CPU time, ``time.process_time``; the order of the
+candidates rotates from round to round, and a first round is a warm-up that is
+not kept):
+
+- ``floor``: a bare ``orjson.loads`` of each payload;
+- ``full``: parse + validate + to-row (``validation.validate_*`` then
+  ``validation.to_fact_row``, exactly what ``ParseAndValidate`` does per message);
+- ``project``: ``validation.validate_*`` alone;
+- each faithful peer of ``bench.peers`` (pydantic v2, msgspec), which do what
+  ``project`` does.
+
+A ratio is the median over rounds of the per-round ratio, printed with its
+spread (min..max): a burst of load on a shared machine lands on one round's
+candidates together, not on one side of the comparison.  Targets:
+``orders_cost_ratio`` (full / floor) <= 3.0; ``*_vs_best_peer_ratio``
+(project / fastest faithful peer in the same round) < 1.0.
 
     python -m bench.pipelines_bench
 """
@@ -12,16 +24,19 @@ machine.  Target: orders <= 3.0x.
 from __future__ import annotations
 
 import gc
+import statistics
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import orjson
 
+from bench import peers, variants
 from pipelines import generator, validation
 
-EVENTS_PER_TYPE = 100_000
-ROUNDS = 3  # best of: the least disturbed measurement of each side
+EVENTS_PER_TYPE = 20_000  # per candidate per round
+ROUNDS = 21  # kept rounds; one more runs first as a warm-up
+WARMUP_ROUNDS = 1
 
 
 class _Message:
@@ -41,30 +56,45 @@ def _payloads(n: int, now: datetime) -> dict[str, list[bytes]]:
     out: dict[str, list[bytes]] = {"orders": [], "shipping": []}
     seed = 1
     while min(len(v) for v in out.values()) < n:
-        for m in generator.generate(seed, 20_000, now=now, invalid_rate=0.0, duplicate_rate=0.0):
+        for m in generator.generate(seed, max(n, 100), now=now, invalid_rate=0.0, duplicate_rate=0.0):
             out[m.pipeline].append(m.data)
         seed += 1
     return {k: v[:n] for k, v in out.items()}
 
 
-def _cpu(fn: Callable[[], None]) -> float:
-    best = float("inf")
-    for _ in range(ROUNDS):
-        gc.collect()
-        start = time.process_time()
-        fn()
-        best = min(best, time.process_time() - start)
-    return best
+def interleaved(candidates: dict[str, Callable[[], None]], rounds: int, warmup: int) -> dict[str, list[float]]:
+    """CPU seconds of every candidate in each kept round; within a round they run back to back, order rotating."""
+    names = list(candidates)
+    kept: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(warmup + rounds):
+        shift = r % len(names)
+        for name in names[shift:] + names[:shift]:
+            gc.collect()
+            started = time.process_time()
+            candidates[name]()
+            elapsed = time.process_time() - started
+            if r >= warmup:
+                kept[name].append(elapsed)
+    return kept
 
 
-def measure(pipeline: str, payloads: list[bytes], now: datetime) -> dict[str, float]:
+def spread(per_round: list[float]) -> dict[str, float]:
+    """Median, min and max of per-round ratios."""
+    return {"median": statistics.median(per_round), "min": min(per_round), "max": max(per_round)}
+
+
+def measure(pipeline: str, payloads: list[bytes], now: datetime, rounds: int = ROUNDS) -> dict[str, dict]:
+    """Per-round times of every candidate, and the ratios built from them (see the module docstring)."""
+    check = [(f"generated #{i}", p) for i, p in enumerate(payloads)]
+    check += [(case.label, case.data) for case in variants.CASES[pipeline](now)]
+    faithful = peers.faithful_peers(pipeline, check, now)
     validate = validation.VALIDATORS[pipeline]
     to_row = validation.to_fact_row
     loads = orjson.loads
     # Distinct publish times per message, as Pub/Sub gives them; one ingest time per call site, as the DoFn.
     messages = [_Message(p, str(i), now - timedelta(microseconds=i)) for i, p in enumerate(payloads)]
 
-    def bare() -> None:
+    def floor() -> None:
         for p in payloads:
             loads(p)
 
@@ -72,32 +102,71 @@ def measure(pipeline: str, payloads: list[bytes], now: datetime) -> dict[str, fl
         for m in messages:
             to_row(validate(m.data, now), m, now)
 
-    base, cost = _cpu(bare), _cpu(full)
+    def project() -> None:
+        for p in payloads:
+            validate(p, now)
+
+    def peer_run(peer_validate: Callable[[bytes, datetime], object]) -> Callable[[], None]:
+        def run() -> None:
+            for p in payloads:
+                peer_validate(p, now)
+
+        return run
+
+    candidates = {"floor": floor, "full": full, "project": project}
+    candidates |= {peer.name: peer_run(peer.validate) for peer in faithful}
+    t = interleaved(candidates, rounds, WARMUP_ROUNDS)
     n = len(payloads)
-    return {
-        "bare_us": base / n * 1e6,
-        "full_us": cost / n * 1e6,
-        "ratio": cost / base,
-        "events_per_s": n / cost,
+    out: dict[str, dict] = {
+        "cost": spread([f / b for f, b in zip(t["full"], t["floor"], strict=True)]),
+        "events_per_s": {"median": n / statistics.median(t["full"])},
+        "us": {name: statistics.median(v) / n * 1e6 for name, v in t.items()},
+        "to_floor": {name: spread([x / b for x, b in zip(v, t["floor"], strict=True)]) for name, v in t.items()},
     }
+    if faithful:
+        best = [min(t[peer.name][r] for peer in faithful) for r in range(rounds)]
+        out["vs_best_peer"] = spread([p / b for p, b in zip(t["project"], best, strict=True)])
+    return out
 
 
-def run() -> dict[str, float]:
+def _fmt(s: dict[str, float]) -> str:
+    return f"{s['median']:.2f}x ({s['min']:.2f}..{s['max']:.2f})"
+
+
+def _print(name: str, r: dict[str, dict]) -> None:
+    print(f"{name}: median of {ROUNDS} interleaved rounds of {EVENTS_PER_TYPE:,} events (min..max over rounds)")
+    print(f"  {'candidate':<26}{'us/event':>10}  {'vs orjson.loads':>24}")
+    labels = {"floor": "orjson.loads (floor)", "full": "parse+validate+row", "project": "parse+validate (project)"}
+    for candidate, us in r["us"].items():
+        print(f"  {labels.get(candidate, candidate + ' (peer)'):<26}{us:>10.2f}  {_fmt(r['to_floor'][candidate]):>24}")
+    if "vs_best_peer" in r:
+        print(f"  project / fastest faithful peer: {_fmt(r['vs_best_peer'])}")
+    else:
+        print("  no faithful peer: nothing to compare with")
+
+
+def _figures(prefix: str, r: dict[str, dict]) -> dict[str, float | str]:
+    figures: dict[str, float | str] = {
+        f"{prefix}_cost_ratio": round(r["cost"]["median"], 3),
+        f"{prefix}_cost_ratio_spread": f"{r['cost']['min']:.2f}..{r['cost']['max']:.2f}",
+    }
+    if "vs_best_peer" in r:
+        s = r["vs_best_peer"]
+        figures[f"{prefix}_vs_best_peer_ratio"] = round(s["median"], 3)
+        figures[f"{prefix}_vs_best_peer_ratio_spread"] = f"{s['min']:.2f}..{s['max']:.2f}"
+    figures[f"{prefix}_events_per_s"] = round(r["events_per_s"]["median"], 1)
+    return figures
+
+
+def run() -> dict[str, float | str]:
     now = datetime.now(UTC).replace(microsecond=0)
     payloads = _payloads(EVENTS_PER_TYPE, now)
     orders = measure("orders", payloads["orders"], now)
     shipments = measure("shipping", payloads["shipping"], now)
-    print(f"Pipelines hot path, {EVENTS_PER_TYPE:,} events per type (CPU time, best of {ROUNDS})")
-    print(f"{'events':<10} {'orjson.loads us':>16} {'parse+validate+row us':>22} {'ratio':>7} {'events/s':>10}")
-    for name, r in (("orders", orders), ("shipments", shipments)):
-        print(f"{name:<10} {r['bare_us']:>16.2f} {r['full_us']:>22.2f} {r['ratio']:>6.2f}x {r['events_per_s']:>10,.0f}")
-    print("target: orders ratio <= 3.0")
-    results = {
-        "orders_cost_ratio": round(orders["ratio"], 3),
-        "shipments_cost_ratio": round(shipments["ratio"], 3),
-        "orders_events_per_s": round(orders["events_per_s"], 1),
-        "shipments_events_per_s": round(shipments["events_per_s"], 1),
-    }
+    _print("orders", orders)
+    _print("shipments", shipments)
+    print("targets: orders_cost_ratio <= 3.0; *_vs_best_peer_ratio < 1.0")
+    results = {**_figures("orders", orders), **_figures("shipments", shipments)}
     for k, v in results.items():
         print(f"{k}={v}")
     return results

@@ -117,7 +117,11 @@ _ZERO = Decimal(0)
 # the field-by-field path, which alone decides reason codes.  A property test holds them equal.
 _SEP = "\x1f"
 _FAST_ID = c.ID_PATTERN.strip("^$")
-_FAST_TIME = r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.([0-9]{1,6}))?Z"
+# Field ranges in the regex, so only days 29..31 need the calendar (see _fast_time).
+_FAST_TIME = (
+    r"([0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9])"
+    r"(?:\.([0-9]{1,6}))?Z"
+)
 _FAST_MONEY = r"(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,2})?"
 _FAST_PRICE = r"(?:0|[1-9][0-9]{0,5})(?:\.[0-9]{1,2})?"  # < MAX_UNIT_PRICE
 _FAST_TEXT = r"[^\s\x1f][^\x1f]{0,%d}" % (c.MAX_TEXT_LENGTH - 1)  # noqa: UP031 - braces are regex syntax
@@ -173,6 +177,11 @@ _ORDER_FAST_FIELDS = itemgetter(
     "client_ip_country",
 )
 _ITEM_FIELDS = itemgetter("sku", "quantity", "unit_price")
+_PLAIN_CENTS = re.compile(r"(0|[1-9][0-9]{0,14})(?:\.([0-9]{1,2}))?").fullmatch
+# Unit price text -> integer cents.  Prices repeat (a catalogue), so the clean path looks them up;
+# bounded, so hostile traffic cannot grow it.  Values are immutable ints: safe across DoFn threads.
+_CENTS: dict[str, int] = {}
+_CENTS_MAX = 4096
 _SHIPMENT_FIELD_COUNT = len(c.SHIPMENT_EVENT_FIELDS)
 
 
@@ -190,27 +199,46 @@ _SHIPMENT_REQUIRED, _SHIPMENT_ALL, _SHIPMENT_ORDER = _names(c.SHIPMENT_EVENT_FIE
 
 # ---------------------------------------------------------------- formatting
 
+_ONE_SECOND = timedelta(seconds=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _second_text(t: datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SS`` of ``t`` as it is (no zone conversion)."""
+    return "%04d-%02d-%02dT%02d:%02d:%02d" % (t.year, t.month, t.day, t.hour, t.minute, t.second)  # noqa: UP031
+
 
 def format_timestamp(t: datetime) -> str:
     """UTC RFC 3339 with a ``Z`` and microseconds only when there are any: the one form rows carry.
 
-    Hot (publish and ingest time of every row): the ``YYYY-MM-DDTHH:MM:`` prefix is cached per
-    minute, since the times a pipeline formats cluster around "now".  Naive datetimes are UTC.
+    Hot (publish and ingest time of every row): the ``YYYY-MM-DDTHH:MM:SS`` text of the two
+    seconds last seen is cached, since a row's publish and ingest times each cluster around "now"
+    (two slots: they alternate, and may sit in neighbouring seconds).  Naive datetimes are UTC.
+    The cache is one tuple swapped whole: DoFn threads share it, and a thread must never pair
+    its own microseconds with a second another thread just cached.
     """
+    global _SECONDS
     if t.tzinfo is not UTC:
         t = t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
-    c = _MINUTE_PREFIX
-    if t.minute != c[4] or t.hour != c[3] or t.day != c[2] or t.month != c[1] or t.year != c[0]:
-        prefix = "%04d-%02d-%02dT%02d:%02d:" % (t.year, t.month, t.day, t.hour, t.minute)  # noqa: UP031
-        c[:] = [t.year, t.month, t.day, t.hour, t.minute, prefix]
+    slots = _SECONDS
+    hit = slots[0]
+    if not hit[0] <= t < hit[1]:
+        hit = slots[1]
+        if not hit[0] <= t < hit[1]:
+            start = t.replace(microsecond=0)
+            end = start + _ONE_SECOND if start < _LAST_SECOND else _NEVER  # datetime.max has no next second
+            hit = (start, end, _second_text(start))
+            _SECONDS = (hit, slots[0])
     micro = t.microsecond
     if micro:
-        return f"{c[5]}{_TWO_DIGITS[t.second]}.{str(1_000_000 + micro)[1:]}Z"
-    return f"{c[5]}{_TWO_DIGITS[t.second]}Z"
+        return f"{hit[2]}.{str(1_000_000 + micro)[1:]}Z"
+    return hit[2] + "Z"
 
 
-_TWO_DIGITS = tuple(f"{i:02d}" for i in range(61))  # 60: a leap second never reaches here, but harmless
-_MINUTE_PREFIX: list = [None, None, None, None, None, ""]
+_EMPTY_SECOND = (_EPOCH, _EPOCH, "")
+_SECONDS: tuple[tuple[datetime, datetime, str], ...] = (_EMPTY_SECOND, _EMPTY_SECOND)
+_LAST_SECOND = datetime.max.replace(microsecond=0, tzinfo=UTC)
+_NEVER = datetime.max.replace(tzinfo=UTC)
 
 
 def parse_timestamp(text: str) -> datetime:
@@ -362,25 +390,55 @@ def _items(obj: dict) -> Decimal:
 # ---------------------------------------------------------------- fast path
 
 
-_LAST_BOUNDS: list = [None, None, None]
+def _cents(price: str) -> int | None:
+    """Integer cents of a plain decimal with at most two places, or None; remembered while the cache has room."""
+    m = _PLAIN_CENTS(price)
+    if m is None:
+        return None
+    whole, frac = m.groups()
+    cents = int(whole) * 100 + (int(frac) * (10 if len(frac) == 1 else 1) if frac else 0)
+    if len(_CENTS) < _CENTS_MAX:
+        _CENTS[price] = cents
+    return cents
 
 
-def _bounds(now: datetime) -> tuple[datetime, datetime]:
-    """(earliest, latest) event_time the fast path accepts for ``now``; memoized (``now`` rarely changes)."""
-    if now != _LAST_BOUNDS[0]:
-        # The fast path compares whole seconds: shrink the upper bound by one so it never accepts more.
-        _LAST_BOUNDS[:] = [now, now - c.MAX_PAST_AGE, now + c.MAX_FUTURE_SKEW - timedelta(seconds=1)]
-    return _LAST_BOUNDS[1], _LAST_BOUNDS[2]
+# (second start, next second start, earliest if now is that exact second, earliest otherwise, latest):
+# one tuple swapped whole, so a DoFn thread never reads half of another thread's update.
+_BOUNDS: tuple = (_EPOCH, _EPOCH, "", "", "")
+
+
+def _bounds(now: datetime) -> tuple[str, str]:
+    """(earliest, latest) whole-second UTC ``event_time`` text the fast path accepts for ``now``.
+
+    The fast path compares whole seconds as text, so earliest is ``now - MAX_PAST_AGE`` rounded
+    up and latest is ``now + MAX_FUTURE_SKEW`` minus one second, rounded down: it never accepts
+    more than the field-by-field check.  Memoized per second of ``now``: the DoFn reads its
+    clock per element, and a second holds thousands of them.
+    """
+    global _BOUNDS
+    b = _BOUNDS
+    if not b[0] <= now < b[1]:
+        start = now.astimezone(UTC).replace(microsecond=0)
+        b = (
+            start,
+            start + _ONE_SECOND,
+            _second_text(start - c.MAX_PAST_AGE),
+            _second_text(start - c.MAX_PAST_AGE + _ONE_SECOND),
+            _second_text(start + c.MAX_FUTURE_SKEW - _ONE_SECOND),
+        )
+        _BOUNDS = b
+    return (b[2] if now == b[0] else b[3]), b[4]
 
 
 def _fast_time(base: str, frac: str | None, now: datetime) -> str | None:
-    try:
-        t = datetime.fromisoformat(base + "+00:00")
-    except ValueError:
-        return None
     earliest, latest = _bounds(now)
-    if not earliest <= t <= latest:
+    if not earliest <= base <= latest:
         return None
+    if base[8:10] > "28":  # the regex checked the ranges; only the month's length is left
+        try:
+            date.fromisoformat(base[:10])
+        except ValueError:
+            return None
     if frac is None or not frac.strip("0"):
         return base + "Z"
     return f"{base}.{frac:0<6}Z"
@@ -405,7 +463,8 @@ def _fast_order(o: dict, now: datetime) -> dict | None:
         items = o["items"]
         if type(items) is not list or len(items) > c.MAX_ITEMS:
             return None
-        computed = _ZERO
+        computed = 0  # cents
+        cents_of = _CENTS.get
         for item in items:
             if type(item) is not dict or len(item) != 3:
                 return None
@@ -414,11 +473,16 @@ def _fast_order(o: dict, now: datetime) -> dict | None:
                 return None
             parts.append(sku)
             parts.append(price)
-            computed += q * Decimal(price)
+            cents = cents_of(price)
+            if cents is None:
+                cents = _cents(price)
+                if cents is None:
+                    return None
+            computed += q * cents
         m = _ORDER_FAST(_SEP.join(parts))
     except (KeyError, TypeError, ArithmeticError):
         return None
-    if m is None or (card_bin is not None and m.group(3) != "CARD") or Decimal(parts[5]) != computed:
+    if m is None or (card_bin is not None and m.group(3) != "CARD") or Decimal(parts[5]) * 100 != computed:
         return None
     event_time = _fast_time(m.group(1), m.group(2), now)
     if event_time is None:
@@ -561,11 +625,23 @@ def event_key(data: bytes | None) -> str:
 
 
 def _attributes_json(attributes: Mapping[str, str] | None) -> str | None:
+    """Sorted-key JSON of the attributes; a publisher sends the same ones on every message, so the last is kept.
+
+    Pub/Sub attribute values are strings, so two equal mappings have the same JSON.
+    """
+    global _LAST_ATTRIBUTES
     if not attributes:
         return None
-    if type(attributes) is not dict:
-        attributes = dict(attributes)
-    return orjson.dumps(attributes, option=orjson.OPT_SORT_KEYS).decode()
+    last = _LAST_ATTRIBUTES
+    if attributes == last[0]:
+        return last[1]
+    attributes = dict(attributes)  # a copy: the caller may change its mapping later
+    text = orjson.dumps(attributes, option=orjson.OPT_SORT_KEYS).decode()
+    _LAST_ATTRIBUTES = (attributes, text)
+    return text
+
+
+_LAST_ATTRIBUTES: tuple[dict | None, str] = (None, "")  # swapped whole: safe across DoFn threads
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
