@@ -338,3 +338,15 @@ def test_cmek_agents_are_created_not_guessed(config: dict[str, Any]) -> None:
     for service in ("artifactregistry", "dataflow"):
         assert f'google_project_service_identity.agents["{service}.googleapis.com"].email' in agents
     assert "gcp-sa-artifactregistry" not in agents and "dataflow-service-producer-prod" not in agents
+
+
+def test_readme_signal_table_states_the_configured_defaults() -> None:
+    text = (tf.ROOT / "README.md").read_text()
+    section = text[text.index("### Signals and their defaults") : text.index("<!-- /section:stalled-jobs -->")]
+    rows = {line.split("|")[1].strip().strip("`"): line for line in section.splitlines() if line.startswith("| `")}
+    assert set(rows) == set(_stall()["signals"])
+    for name, signal in _stall()["signals"].items():
+        cells = [c.strip() for c in rows[name].split("|")]
+        assert signal["metric_type"] in cells[2]
+        assert cells[3:5] == [f"{signal['threshold_seconds']} s", f"{signal['duration_seconds']} s"]
+    assert f"({_stall()['renotify_seconds']} s)" in section and _stall()["alerts_topic"] in section
