@@ -107,6 +107,28 @@ PUBSUB_THROUGHPUT_TIB = Price(
     checked=CHECKED,
 )
 
+# BigQuery data ingestion (https://cloud.google.com/bigquery/pricing, "Data ingestion pricing"):
+# streaming inserts $0.01 per 200 MiB, "individual rows are calculated using a 1 KB minimum";
+# Storage Write API $0.025 per 1 GiB, "the first 2 TiB per month are free". Read 2026-12-02.
+BIGQUERY_STREAMING_INSERT = Price(
+    name="BigQuery streaming inserts (insertAll)",
+    usd=0.01,
+    per=200,
+    unit="MiB",
+    free_per_month=0,
+    source="https://cloud.google.com/bigquery/pricing#data_ingestion_pricing",
+    checked="2026-12-02",
+)
+BIGQUERY_STORAGE_WRITE = Price(
+    name="BigQuery Storage Write API",
+    usd=0.025,
+    per=1,
+    unit="GiB",
+    free_per_month=2 * 1024,
+    source="https://cloud.google.com/bigquery/pricing#data_ingestion_pricing",
+    checked="2026-12-02",
+)
+
 ALL = (
     WORKFLOWS_INTERNAL_STEP,
     FUNCTION_REQUEST,
@@ -116,4 +138,6 @@ ALL = (
     FIRESTORE_WRITE,
     EVENTARC_GOOGLE_EVENT,
     PUBSUB_THROUGHPUT_TIB,
+    BIGQUERY_STREAMING_INSERT,
+    BIGQUERY_STORAGE_WRITE,
 )

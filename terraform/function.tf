@@ -71,3 +71,45 @@ resource "google_cloudfunctions2_function" "relauncher" {
     time_sleep.eventarc_agent_ready,
   ]
 }
+
+# The second trigger (issue 11): stall incidents that Cloud Monitoring publishes to the alerts topic
+# (stall_detection.tf) reach the same function. A function owns only one event_trigger, so this is
+# a plain Eventarc trigger on the function's Cloud Run service (Eventarc's destination.cloud_function
+# is output only: functions' own triggers are created through Cloud Functions). Same identity as the
+# first trigger (run.invoker on the service, iam.tf). No retry_policy block: Eventarc then retries
+# through its Pub/Sub subscription with exponential backoff (10 s to 600 s) for 24 h
+# (cloud.google.com/eventarc/docs/retry-events), the counterpart of RETRY_POLICY_RETRY above.
+resource "google_eventarc_trigger" "stall_incidents" {
+  project         = var.project_id
+  name            = "${local.relauncher_name}-stall-incidents"
+  location        = var.region
+  service_account = google_service_account.trigger.email
+  labels          = local.labels
+
+  matching_criteria {
+    attribute = "type"
+    value     = "google.cloud.pubsub.topic.v1.messagePublished"
+  }
+
+  # An existing topic as transport: Eventarc subscribes to it instead of creating its own.
+  transport {
+    pubsub {
+      topic = google_pubsub_topic.alerts.id
+    }
+  }
+
+  destination {
+    cloud_run_service {
+      # A 2nd-gen function's service is named like the function; service_config.service may be
+      # the full resource name, and basename() gives the plain name either way.
+      service = basename(google_cloudfunctions2_function.relauncher.service_config[0].service)
+      region  = var.region
+    }
+  }
+
+  depends_on = [
+    google_project_service.enabled,
+    google_cloud_run_v2_service_iam_member.trigger_invoker,
+    time_sleep.eventarc_agent_ready,
+  ]
+}

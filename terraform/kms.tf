@@ -24,9 +24,11 @@ locals {
     storage          = "serviceAccount:${data.google_storage_project_service_account.gcs[0].email_address}"
     bigquery         = "serviceAccount:${data.google_bigquery_default_service_account.bq[0].email}"
     pubsub           = local.pubsub_agent_member
-    artifactregistry = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-artifactregistry.iam.gserviceaccount.com"
-    dataflow         = "serviceAccount:service-${data.google_project.this.number}@dataflow-service-producer-prod.iam.gserviceaccount.com"
-    compute          = "serviceAccount:service-${data.google_project.this.number}@compute-system.iam.gserviceaccount.com"
+    artifactregistry = "serviceAccount:${google_project_service_identity.agents["artifactregistry.googleapis.com"].email}"
+    dataflow         = "serviceAccount:${google_project_service_identity.agents["dataflow.googleapis.com"].email}"
+    # Not the Compute API's primary agent, so google_project_service_identity cannot create it;
+    # Compute Engine creates it when the API is enabled (apis.tf).
+    compute = "serviceAccount:service-${data.google_project.this.number}@compute-system.iam.gserviceaccount.com"
   }
 }
 

@@ -81,6 +81,8 @@ output "alert_policy_ids" {
     retries_exhausted     = google_monitoring_alert_policy.log_match["retries_exhausted"].id
     relauncher_error_logs = google_monitoring_alert_policy.log_match["relauncher_error_logs"].id
     relauncher_errors     = google_monitoring_alert_policy.relauncher_errors.id
+    # Per "<pipeline>.<signal>" (stall_detection.tf).
+    stall = { for key, policy in google_monitoring_alert_policy.stall : key => policy.id }
   }
 }
 
@@ -97,4 +99,14 @@ output "smoke_command" {
 output "first_launch_command" {
   description = "Starts both streaming jobs once; safe to run again."
   value       = "gcloud workflows run ${google_workflows_workflow.first_launch.name} --location=${var.region} --project=${var.project_id}"
+}
+
+output "alerts_topic" {
+  description = "Pub/Sub topic Cloud Monitoring publishes stall incidents to (the relauncher's second trigger reads it)."
+  value       = google_pubsub_topic.alerts.id
+}
+
+output "stall_trigger_id" {
+  description = "The Eventarc trigger delivering stall incidents from the alerts topic to the relauncher."
+  value       = google_eventarc_trigger.stall_incidents.id
 }

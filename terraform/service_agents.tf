@@ -6,12 +6,22 @@
 # role, then wait before anything that uses them (the function and its trigger, and issue-level
 # triggers added elsewhere: depend on time_sleep.eventarc_agent_ready).
 
-# The agents this configuration relies on: Eventarc (creates the trigger's Pub/Sub plumbing) and
-# Pub/Sub (mints the trigger's OIDC tokens for push delivery).
+# The agents this configuration relies on: Eventarc (creates the trigger's Pub/Sub plumbing),
+# Pub/Sub (mints the trigger's OIDC tokens for push delivery; encrypts with the CMEK key),
+# Cloud Monitoring (its notification agent publishes stall incidents: stall_detection.tf), and the
+# Artifact Registry and Dataflow agents that encrypt with the optional CMEK key (kms.tf), which
+# otherwise exist only once their API first needs them, too late for the key grant. Each is its
+# API's primary service agent (IAM docs, "Service agents"), which is what this resource creates.
 resource "google_project_service_identity" "agents" {
   # Beta-only resource (registry.terraform.io/providers/hashicorp/google-beta: google_project_service_identity).
   provider = google-beta
-  for_each = toset(["eventarc.googleapis.com", "pubsub.googleapis.com"])
+  for_each = toset([
+    "eventarc.googleapis.com",
+    "pubsub.googleapis.com",
+    "monitoring.googleapis.com",
+    "artifactregistry.googleapis.com",
+    "dataflow.googleapis.com",
+  ])
 
   project = var.project_id
   service = each.value
@@ -22,6 +32,8 @@ resource "google_project_service_identity" "agents" {
 locals {
   eventarc_agent_member = "serviceAccount:${google_project_service_identity.agents["eventarc.googleapis.com"].email}"
   pubsub_agent_member   = "serviceAccount:${google_project_service_identity.agents["pubsub.googleapis.com"].email}"
+  # service-PROJECT_NUMBER@gcp-sa-monitoring-notification.iam.gserviceaccount.com
+  monitoring_agent_member = "serviceAccount:${google_project_service_identity.agents["monitoring.googleapis.com"].email}"
 }
 
 # Eventarc's agent normally receives this role when the API is enabled; granting it explicitly

@@ -126,13 +126,15 @@ variable "subscription_ack_deadline_seconds" {
 }
 
 variable "subscription_message_retention" {
-  description = "How long unacknowledged events are kept, so a relaunched job catches up (duration in seconds, e.g. \"604800s\")."
+  description = "How long unacknowledged events are kept, so a relaunched job catches up (duration in seconds, e.g. \"604800s\"). Beyond 24 hours Pub/Sub charges for the retained backlog."
   type        = string
   default     = "604800s"
 
+  # Pub/Sub: minimum 10 minutes, maximum 31 days (cloud.google.com/pubsub/docs/subscription-properties,
+  # "Message retention duration"; the provider's message_retention_duration says the same).
   validation {
-    condition     = can(regex("^[0-9]+s$", var.subscription_message_retention)) && tonumber(trimsuffix(var.subscription_message_retention, "s")) >= 600 && tonumber(trimsuffix(var.subscription_message_retention, "s")) <= 604800
-    error_message = "subscription_message_retention must be between \"600s\" and \"604800s\"."
+    condition     = can(regex("^[0-9]+s$", var.subscription_message_retention)) && tonumber(trimsuffix(var.subscription_message_retention, "s")) >= 600 && tonumber(trimsuffix(var.subscription_message_retention, "s")) <= 2678400
+    error_message = "subscription_message_retention must be between \"600s\" (10 minutes) and \"2678400s\" (31 days)."
   }
 }
 

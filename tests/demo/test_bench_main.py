@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bench.__main__ as bench_main
+from cost import ingest, model
 
 
 def test_missing_and_failing_modules_are_reported_and_the_rest_still_runs(monkeypatch, capsys):
@@ -27,4 +28,5 @@ def test_missing_and_failing_modules_are_reported_and_the_rest_still_runs(monkey
 def test_all_present_modules_succeed(monkeypatch, capsys):
     monkeypatch.setattr(bench_main, "MODULES", (("orchestration cost", "cost.table", "run"),))
     assert bench_main.main() == 0
-    assert "ok, 5 figures" in capsys.readouterr().out
+    figures = len(model.compare()) + len(ingest.costs(ingest.measure()))  # orchestration and ingestion
+    assert f"ok, {figures} figures" in capsys.readouterr().out

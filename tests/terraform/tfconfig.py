@@ -8,7 +8,10 @@ values as HCL writes them: literals as Python values, expressions as ``"${...}"`
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -16,6 +19,7 @@ from typing import Any
 
 import hcl2
 
+TERRAFORM_BIN = shutil.which("terraform")
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "terraform"
 MODULE = TERRAFORM / "modules" / "launch_config"
@@ -134,3 +138,10 @@ def expr(text: str) -> str:
     """The inside of a whole-value ``${...}`` expression."""
     assert text.startswith("${") and text.endswith("}"), text
     return text[2:-1]
+
+
+def run_terraform(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run the terraform binary offline (no checkpoint call, no prompts)."""
+    assert TERRAFORM_BIN is not None, "the terraform binary is not installed"
+    env = {**os.environ, "CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}
+    return subprocess.run([TERRAFORM_BIN, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
