@@ -188,10 +188,10 @@ def parse_incident(body: Mapping[str, Any], *, event_id: str, event_type: str) -
         raise MalformedEvent("incident has no resource")
     resource_type = _text(resource, "type", required=True)
     resource_labels = _string_map(resource, "labels", "incident resource labels")
-    metric = raw.get("metric") or {}
+    metric = {} if raw.get("metric") is None else raw["metric"]
     if not isinstance(metric, Mapping):
         raise MalformedEvent("incident metric is not an object")
-    condition = raw.get("condition") or {}
+    condition = {} if raw.get("condition") is None else raw["condition"]
     if not isinstance(condition, Mapping):
         raise MalformedEvent("incident condition is not an object")
     condition_name = _text(raw, "condition_name") or _text(condition, "displayName") or _text(condition, "name")
