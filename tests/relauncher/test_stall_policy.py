@@ -433,3 +433,12 @@ def test_the_state_machine_reaches_every_heal_path():
     TestStallStateMachine("runTest").runTest()
     for kind in (policy.HEALING, policy.RELAUNCHED, policy.EXHAUSTED, policy.DUPLICATE, policy.NOT_ATTRIBUTABLE):
         assert SEEN.get(kind, 0) > 0, (kind, SEEN)
+
+
+def test_the_stalled_jobs_own_events_never_reset_the_budget():
+    """It was RUNNING for hours, but stalled: its UPDATED/DRAINING events are no proof of health."""
+    state, _ = healing(ORDERS_UPDATE)
+    late = NOW + dt.timedelta(seconds=ORDERS.healthy_period_seconds * 3)
+    for event in (status("JOB_STATE_DRAINING", at=late), status("JOB_STATE_UPDATED", at=late, replaced_by_job_id="j1")):
+        d = decide_status(state, event, ORDERS_UPDATE, NOW)
+        assert not d.budget_reset and d.state.retries_used == 1

@@ -630,7 +630,9 @@ def decide_status(
     escalated = _escalation(state, pipeline, status.event_id, now)
     if escalated is not None:
         return escalated
-    decision = decide(state, status, pipeline)
+    # The stalled job's RUNNING time says nothing about health: never reset the budget on its events.
+    basis = dataclasses.replace(state, running_since=None) if status.job_id == heal.job_id else state
+    decision = decide(basis, status, pipeline)
     new = decision.state
     if new is None or new.heal is None or new.current_job_id == new.heal.job_id or status.job_id != new.current_job_id:
         return decision

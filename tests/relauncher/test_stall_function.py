@@ -1,0 +1,248 @@
+"""Stalled jobs end to end: the function over real HTTP (functions-framework), the Firestore emulator, and
+the Dataflow stand-in over gRPC with Dataflow's drain/cancel/update semantics."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from localdev.dataflow_standin import DataflowStandIn, RelauncherProcess
+from relauncher.store import doc_id
+from tests.relauncher.support import incident_event, job_payload, post, settings, status_changed
+
+pytestmark = [pytest.mark.emulators, pytest.mark.slow]
+
+RUNNING = "JOB_STATE_RUNNING"
+NOW = dt.datetime.now(dt.UTC)
+
+
+def seed_running(world, standin: DataflowStandIn, url: str, pipeline: str = "orders", ran=dt.timedelta(hours=2)):
+    """Attempt 0 registered and RUNNING for ``ran`` (its RUNNING status event delivered)."""
+    store, cfg = world
+    p = cfg.pipelines[pipeline]
+    job = standin.add_job(p.job_name(0), RUNNING)
+    store.register_first_launch(p, job.id, job.name)
+    attrs, data = status_changed(job_payload(job, RUNNING, at=NOW - ran))
+    assert post(url, attrs, data).status_code == 200
+    return job
+
+
+def docs(world, pipeline="orders"):
+    store, _ = world
+    ref = store.collection.document(pipeline)
+    return ref, ref.get().to_dict()
+
+
+def incident_doc(world, incident_id, pipeline="orders"):
+    ref, _ = docs(world, pipeline)
+    return ref.collection("incidents").document(doc_id(incident_id)).get().to_dict()
+
+
+def deliver_status(url, standin, job_id, at=None):
+    job = standin.job(job_id)
+    state = job.current_state.name
+    attrs, data = status_changed(job_payload(job, state, at=at or dt.datetime.now(dt.UTC)))
+    response = post(url, attrs, data)
+    assert response.status_code == 200, response.text
+    return attrs["id"]
+
+
+def test_thirty_concurrent_deliveries_of_one_incident_heal_once(function, standin, world):
+    job = seed_running(world, standin, function.url)
+    started = NOW - dt.timedelta(minutes=1)
+    # 15 redeliveries of one message and 15 re-notifications (distinct messages) of the same incident.
+    same = incident_event(job, started_at=started, event_id="m-same")
+    events = [same] * 15 + [incident_event(job, started_at=started) for _ in range(15)]
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        codes = list(pool.map(lambda e: post(function.url, *e).status_code, events))
+    assert codes == [200] * 30
+
+    drains = [r for r in standin.update_requests if r[1] == "JOB_STATE_DRAINED"]
+    assert {job_id for job_id, _ in drains} == {job.id}
+    _, record = docs(world)
+    assert (record["retries_used"], record["heal"]["step"], record["heal"]["job_id"]) == (1, "drain_requested", job.id)
+    assert standin.job(job.id).current_state.name == "JOB_STATE_DRAINED"  # the stand-in drained it
+    ref, _ = docs(world)
+    decisions = [d.to_dict()["decision"] for d in ref.collection("events").stream() if d.to_dict().get("incident_id")]
+    assert sorted(set(decisions)) == ["duplicate", "healing"] and decisions.count("healing") == 1
+    assert len(decisions) == 16  # every distinct message recorded once
+
+    # The drained job's terminal status event launches attempt 1, once.
+    deliver_status(function.url, standin, job.id)
+    deliver_status(function.url, standin, job.id)
+    assert [launch.job_name for launch in standin.launches] == ["orders-analytics-a1"]
+    new_id = standin.launches[0].job_id
+    _, record = docs(world)
+    assert (record["current_job_id"], record["attempt"], record["retries_used"]) == (new_id, 1, 1)
+
+    # The replacement reaches RUNNING: the heal ends, its time is in the incident's audit.
+    standin.set_state(new_id, RUNNING)
+    deliver_status(function.url, standin, new_id)
+    _, record = docs(world)
+    assert record["heal"] is None
+    audit = incident_doc(world, "0.stall1")
+    assert audit["signal"] == "oldest_unacked_message_age" and audit["threshold_value"] == 900.0
+    assert audit["observed_value"] == 1350.0 and audit["first_decision"] == "healing"
+    assert (audit["heal_step"], audit["replacement_job_id"]) == ("healed", new_id)
+    assert audit["replacement_running_time"] is not None and audit["notifications"] == 16
+    steps = [s["step"] for s in audit["steps"]]
+    for step in ("drain_requested", "drain_sent", "relaunching", "relaunched", "replacement_running"):
+        assert step in steps, steps
+
+    # Monitoring closes the incident: recorded with its duration, nothing done.
+    closed = incident_event(job, state="closed", started_at=started)
+    assert post(function.url, *closed).status_code == 200
+    audit = incident_doc(world, "0.stall1")
+    assert (audit["incident_state"], audit["duration_seconds"]) == ("closed", 1500.0)
+    assert len(standin.launches) == 1
+
+
+def test_crash_between_drain_request_and_relaunch_resumes_once(firestore_emulator, standin, world, project):
+    """kill -9 of the function while its drain request is held in the stand-in; the request then reaches
+    Dataflow anyway (worst case). The redelivered incident re-requests the drain (idempotent), the drain
+    never finishes (held), and the deadline escalates to cancel + relaunch on the next notification."""
+    cfg = settings(project)
+    for p in cfg["pipelines"].values():
+        p["stall"]["drain_deadline_seconds"] = 0  # every later event is past the deadline
+    proc = RelauncherProcess(cfg, {"FIRESTORE_EMULATOR_HOST": firestore_emulator.host}, standin.endpoint).start()
+    try:
+        job = seed_running(world, standin, proc.url)
+        standin.hold_drains()
+        standin.hold_updates()
+        trigger = incident_event(job, started_at=NOW - dt.timedelta(minutes=1), event_id="m-trigger")
+        outcome: dict = {}
+
+        def deliver() -> None:
+            try:
+                outcome["status"] = post(proc.url, *trigger).status_code
+            except requests.RequestException as exc:
+                outcome["error"] = exc
+
+        sender = threading.Thread(target=deliver)
+        sender.start()
+        assert standin.wait_for_update_requests(1)
+        _, claimed = docs(world)
+        assert (claimed["retries_used"], claimed["heal"]["step"]) == (1, "drain_requested")
+        proc.kill()
+        sender.join(30)
+        assert "error" in outcome  # not acknowledged: Pub/Sub / Eventarc redeliver it
+        standin.release_updates()
+        assert standin.wait_for_job_state(job.id, "JOB_STATE_DRAINING")
+        ref, _ = docs(world)
+        assert ref.collection("events").document("m-trigger").get().to_dict()["final"] is False
+
+        proc.start()
+        # Redelivery of the trigger: past the (zero) deadline, so the stuck drain escalates at once.
+        assert post(proc.url, *trigger).status_code == 200
+        assert [launch.job_name for launch in standin.launches] == ["orders-analytics-a1"]
+        assert standin.job(job.id).current_state.name == "JOB_STATE_CANCELLED"
+        # More redeliveries and the cancelled job's own event change nothing.
+        assert post(proc.url, *trigger).status_code == 200
+        deliver_status(proc.url, standin, job.id)
+        assert len(standin.launches) == 1
+        _, record = docs(world)
+        assert (record["retries_used"], record["attempt"], record["pending_attempt"]) == (1, 1, None)
+        assert record["current_job_id"] == standin.launches[0].job_id
+        steps = [s["step"] for s in incident_doc(world, "0.stall1")["steps"]]
+        assert "cancel_requested" in steps and "cancel_sent" in steps and "relaunched" in steps
+        assert [s for _, s in standin.update_requests] == ["JOB_STATE_DRAINED", "JOB_STATE_CANCELLED"]
+    finally:
+        standin.release_updates()
+        standin.hold_drains(False)
+        proc.stop()
+
+
+def test_update_heal_replaces_the_job_in_place(firestore_emulator, standin, world, project):
+    cfg = settings(project)
+    for p in cfg["pipelines"].values():
+        p["stall"]["heal_action"] = "update"
+    proc = RelauncherProcess(cfg, {"FIRESTORE_EMULATOR_HOST": firestore_emulator.host}, standin.endpoint).start()
+    try:
+        job = seed_running(world, standin, proc.url)
+        attrs, data = incident_event(job, signal="system_lag", started_at=NOW - dt.timedelta(minutes=1))
+        assert post(proc.url, attrs, data).status_code == 200
+        launch = standin.launches[0]
+        assert launch.job_name == "orders-analytics-a0" and launch.request["launchParameter"]["update"] is True
+        old = standin.job(job.id)
+        assert (old.current_state.name, old.replaced_by_job_id) == ("JOB_STATE_UPDATED", launch.job_id)
+        assert standin.job(launch.job_id).replace_job_id == job.id
+        deliver_status(proc.url, standin, job.id)  # UPDATED with replacedByJobId: adopted
+        _, record = docs(world)
+        assert (record["current_job_id"], record["retries_used"], record["attempt"]) == (launch.job_id, 1, 0)
+        standin.set_state(launch.job_id, RUNNING)
+        deliver_status(proc.url, standin, launch.job_id)
+        _, record = docs(world)
+        assert record["heal"] is None
+        assert incident_doc(world, "0.stall1")["replacement_job_id"] == launch.job_id
+    finally:
+        proc.stop()
+
+
+def test_refused_update_refunds_the_budget(firestore_emulator, standin, world, project):
+    cfg = settings(project)
+    for p in cfg["pipelines"].values():
+        p["stall"]["heal_action"] = "update"
+    proc = RelauncherProcess(cfg, {"FIRESTORE_EMULATOR_HOST": firestore_emulator.host}, standin.endpoint).start()
+    try:
+        job = seed_running(world, standin, proc.url)
+        standin.refuse_next_updates(1)
+        assert post(proc.url, *incident_event(job, started_at=NOW - dt.timedelta(minutes=1))).status_code == 200
+        assert standin.launches == [] and standin.job(job.id).current_state.name == RUNNING
+        _, record = docs(world)
+        assert (record["retries_used"], record["heal"]) == (0, None)
+        assert "compatib" in record["last_error"]
+        assert incident_doc(world, "0.stall1")["heal_step"] == "failed"
+        assert any(e.get("message") == "heal update refused" for e in proc.log_entries())
+    finally:
+        proc.stop()
+
+
+def test_incident_for_a_job_that_just_started_is_not_attributable(function, standin, world):
+    store, cfg = world
+    job = standin.add_job("orders-analytics-a0", RUNNING)
+    store.register_first_launch(cfg.pipelines["orders"], job.id, job.name)
+    attrs, data = status_changed(job_payload(job, RUNNING, at=NOW - dt.timedelta(seconds=30)))
+    post(function.url, attrs, data)
+    event = incident_event(job, started_at=NOW)
+    assert post(function.url, *event).status_code == 200
+    ref, record = docs(world)
+    assert record["heal"] is None and record["retries_used"] == 0 and standin.update_requests == []
+    assert ref.collection("events").document(doc_id(event[0]["id"])).get().to_dict()["decision"] == "not-attributable"
+
+
+def test_exhausted_budget_logs_the_same_error_line(function, standin, world):
+    _, cfg = world
+    # RUNNING 20 minutes: longer than the signal's window, shorter than the healthy period (no reset).
+    job = seed_running(world, standin, function.url, ran=dt.timedelta(minutes=20))
+    ref, _ = docs(world)
+    ref.set({"retries_used": cfg.pipelines["orders"].max_retries}, merge=True)
+    attrs, data = incident_event(job, started_at=NOW - dt.timedelta(minutes=1))
+    assert post(function.url, attrs, data).status_code == 200
+    assert standin.update_requests == []
+    _, record = docs(world)
+    assert record["exhausted"] is True
+    entries = [e for e in function.log_entries() if e.get("event_id") == attrs["id"]]
+    assert [e["message"] for e in entries if e.get("severity") == "ERROR"] == [cfg.exhausted_log_message]
+
+
+def test_incident_for_an_unknown_pipeline_and_garbage_are_recorded_not_crashing(function, standin, world):
+    job = standin.add_job("orders-analytics-a0", RUNNING)
+    attrs, data = incident_event(job, started_at=NOW)
+    body = json.loads(base64.b64decode(data["message"]["data"]))
+    body["incident"]["policy_user_labels"]["pipeline"] = "returns"
+    data["message"]["data"] = base64.b64encode(json.dumps(body).encode()).decode()
+    assert post(function.url, attrs, data).status_code == 200
+    store, _ = world
+    unfiled = store.collection.document("_unfiled").collection("events")
+    assert unfiled.document(doc_id(attrs["id"])).get().to_dict()["decision"] == "unmanaged"
+    body["version"] = "9"
+    data["message"]["data"] = base64.b64encode(json.dumps(body).encode()).decode()
+    attrs = {**attrs, "id": "m-garbage"}
+    assert post(function.url, attrs, data).status_code == 200
+    assert unfiled.document("m-garbage").get().to_dict()["decision"] == "error"
