@@ -103,13 +103,21 @@ def test_thirty_concurrent_deliveries_of_one_incident_heal_once(function, standi
     assert len(standin.launches) == 1
 
 
-def test_crash_between_drain_request_and_relaunch_resumes_once(firestore_emulator, standin, world, project):
-    """kill -9 of the function while its drain request is held in the stand-in; the request then reaches
-    Dataflow anyway (worst case). The redelivered incident re-requests the drain (idempotent), the drain
-    never finishes (held), and the deadline escalates to cancel + relaunch on the next notification."""
+@pytest.mark.parametrize("ending", ["drain-finishes", "deadline-cancels"])
+def test_crash_between_drain_request_and_relaunch_resumes_once(firestore_emulator, standin, world, project, ending):
+    """kill -9 of the function while its drain request is held in the stand-in (a real crash of the
+    process; the held request then reaches Dataflow anyway, the worst case). The event was not
+    acknowledged, so it is redelivered to a fresh process:
+
+    * ``drain-finishes``: the redelivery re-requests the drain (idempotent), the drain ends, and the
+      DRAINED status event launches attempt 1;
+    * ``deadline-cancels``: the drain is wedged (held) and the deadline (0 s here) has passed, so the
+      redelivery cancels the job and launches attempt 1 at once.
+    """
     cfg = settings(project)
+    escalate = ending == "deadline-cancels"
     for p in cfg["pipelines"].values():
-        p["stall"]["drain_deadline_seconds"] = 0  # every later event is past the deadline
+        p["stall"]["drain_deadline_seconds"] = 0 if escalate else 600
     proc = RelauncherProcess(cfg, {"FIRESTORE_EMULATOR_HOST": firestore_emulator.host}, standin.endpoint).start()
     try:
         job = seed_running(world, standin, proc.url)
@@ -138,10 +146,17 @@ def test_crash_between_drain_request_and_relaunch_resumes_once(firestore_emulato
         assert ref.collection("events").document("m-trigger").get().to_dict()["final"] is False
 
         proc.start()
-        # Redelivery of the trigger: past the (zero) deadline, so the stuck drain escalates at once.
         assert post(proc.url, *trigger).status_code == 200
+        if escalate:  # past the deadline: the wedged drain is cancelled and attempt 1 launched at once
+            assert standin.job(job.id).current_state.name == "JOB_STATE_CANCELLED"
+            expected_requests = ["JOB_STATE_DRAINED", "JOB_STATE_CANCELLED"]
+        else:  # the drain was requested again (idempotent); it finishes, and its DRAINED event relaunches
+            assert standin.launches == []
+            assert ref.collection("events").document("m-trigger").get().to_dict()["final"] is True
+            assert standin.finish_drain(job.id) is not None
+            deliver_status(proc.url, standin, job.id)
+            expected_requests = ["JOB_STATE_DRAINED", "JOB_STATE_DRAINED"]
         assert [launch.job_name for launch in standin.launches] == ["orders-analytics-a1"]
-        assert standin.job(job.id).current_state.name == "JOB_STATE_CANCELLED"
         # More redeliveries and the cancelled job's own event change nothing.
         assert post(proc.url, *trigger).status_code == 200
         deliver_status(proc.url, standin, job.id)
@@ -150,8 +165,9 @@ def test_crash_between_drain_request_and_relaunch_resumes_once(firestore_emulato
         assert (record["retries_used"], record["attempt"], record["pending_attempt"]) == (1, 1, None)
         assert record["current_job_id"] == standin.launches[0].job_id
         steps = [s["step"] for s in incident_doc(world, "0.stall1")["steps"]]
-        assert "cancel_requested" in steps and "cancel_sent" in steps and "relaunched" in steps
-        assert [s for _, s in standin.update_requests] == ["JOB_STATE_DRAINED", "JOB_STATE_CANCELLED"]
+        assert "relaunched" in steps
+        assert ("cancel_sent" in steps) == escalate and ("relaunching" in steps) != escalate
+        assert [s for _, s in standin.update_requests] == expected_requests
     finally:
         standin.release_updates()
         standin.hold_drains(False)
@@ -246,3 +262,23 @@ def test_incident_for_an_unknown_pipeline_and_garbage_are_recorded_not_crashing(
     attrs = {**attrs, "id": "m-garbage"}
     assert post(function.url, attrs, data).status_code == 200
     assert unfiled.document("m-garbage").get().to_dict()["decision"] == "error"
+
+
+def test_ops_status_shows_heals_in_progress_and_open_incidents(function, standin, world):
+    from ops.audit import read_audit, render_audit
+
+    store, _ = world
+    job = seed_running(world, standin, function.url)
+    standin.hold_drains()
+    try:
+        started = NOW - dt.timedelta(minutes=1)
+        assert post(function.url, *incident_event(job, started_at=started)).status_code == 200
+        text = render_audit(read_audit(store.client, store.collection.id, ["orders"]))
+        assert f"heal in progress: incident 0.stall1 drain_then_relaunch of job {job.id}, step drain_requested" in text
+        assert "open incidents (1 of 1):" in text and "0.stall1 oldest_unacked_message_age 1350.0 > 900.0" in text
+        assert "drain_requested > drain_sent" in text
+        assert post(function.url, *incident_event(job, state="closed", started_at=started)).status_code == 200
+        text = render_audit(read_audit(store.client, store.collection.id, ["orders"]))
+        assert "open incidents (0 of 1):" in text
+    finally:
+        standin.hold_drains(False)
