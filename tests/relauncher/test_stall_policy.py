@@ -411,8 +411,11 @@ class StallMachine(RuleBasedStateMachine):
     @invariant()
     def heal_names_the_current_or_replaced_job(self):
         heal = self.state.heal
-        if heal is not None and self.state.pending is None and heal.step == policy.DRAIN_REQUESTED:
-            assert heal.job_id == self.state.current_job_id
+        if heal is not None and self.state.pending is None and heal.job_id != self.state.current_job_id:
+            # The current job moves away from a heal's job only by the heal's relaunch (the heal ends when
+            # the replacement RUNS) or by an update; a draining job stays current until then.
+            relaunched = heal.step in (policy.RELAUNCHING, policy.CANCEL_REQUESTED)
+            assert relaunched or self.jobs[heal.job_id][1] == "JOB_STATE_UPDATED"
 
 
 StallMachine.TestCase.settings = settings(
@@ -442,3 +445,11 @@ def test_the_stalled_jobs_own_events_never_reset_the_budget():
     for event in (status("JOB_STATE_DRAINING", at=late), status("JOB_STATE_UPDATED", at=late, replaced_by_job_id="j1")):
         d = decide_status(state, event, ORDERS_UPDATE, NOW)
         assert not d.budget_reset and d.state.retries_used == 1
+
+
+def test_the_stalled_jobs_updated_event_past_the_deadline_adopts_and_never_drains():
+    """Found by the state machine: an UPDATED event arriving after the deadline must not escalate to a
+    drain of the (now terminal) updated job."""
+    state, _ = healing(ORDERS_UPDATE)
+    d = decide_status(state, status("JOB_STATE_UPDATED", replaced_by_job_id="j1"), ORDERS_UPDATE, past_deadline(state))
+    assert (d.kind, d.action, d.state.current_job_id) == (policy.ADOPTED, None, "j1")

@@ -627,7 +627,9 @@ def decide_status(
         return Decision(
             DUPLICATE, why, launch=pending, action=HealAction(CANCEL, heal.job_id, heal.job_name, heal.incident_id)
         )
-    escalated = _escalation(state, pipeline, status.event_id, now)
+    # An event that shows the stalled job ending (e.g. UPDATED) is that job's answer: never escalate on it.
+    ending = status.job_id == heal.job_id and status.terminal
+    escalated = None if ending else _escalation(state, pipeline, status.event_id, now)
     if escalated is not None:
         return escalated
     # The stalled job's RUNNING time says nothing about health: never reset the budget on its events.
