@@ -33,6 +33,25 @@ def seed_running(world, standin: DataflowStandIn, url: str, pipeline: str = "ord
     return job
 
 
+def stall_process(firestore_emulator, standin: DataflowStandIn, project: str, **stall) -> RelauncherProcess:
+    """The function with the configured settings, every pipeline's ``stall`` block updated with ``stall``."""
+    cfg = settings(project)
+    for p in cfg["pipelines"].values():
+        p["stall"].update(stall)
+    env = {"FIRESTORE_EMULATOR_HOST": firestore_emulator.host}
+    return RelauncherProcess(cfg, env, standin.endpoint).start()
+
+
+@pytest.fixture(scope="module")
+def update_function(firestore_emulator, standin, project):
+    """The function with ``heal_action: update`` for every pipeline."""
+    proc = stall_process(firestore_emulator, standin, project, heal_action="update")
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
 def docs(world, pipeline="orders"):
     store, _ = world
     ref = store.collection.document(pipeline)
@@ -114,11 +133,8 @@ def test_crash_between_drain_request_and_relaunch_resumes_once(firestore_emulato
     * ``deadline-cancels``: the drain is wedged (held) and the deadline (0 s here) has passed, so the
       redelivery cancels the job and launches attempt 1 at once.
     """
-    cfg = settings(project)
     escalate = ending == "deadline-cancels"
-    for p in cfg["pipelines"].values():
-        p["stall"]["drain_deadline_seconds"] = 0 if escalate else 600
-    proc = RelauncherProcess(cfg, {"FIRESTORE_EMULATOR_HOST": firestore_emulator.host}, standin.endpoint).start()
+    proc = stall_process(firestore_emulator, standin, project, drain_deadline_seconds=0 if escalate else 600)
     try:
         job = seed_running(world, standin, proc.url)
         standin.hold_drains()
@@ -174,49 +190,37 @@ def test_crash_between_drain_request_and_relaunch_resumes_once(firestore_emulato
         proc.stop()
 
 
-def test_update_heal_replaces_the_job_in_place(firestore_emulator, standin, world, project):
-    cfg = settings(project)
-    for p in cfg["pipelines"].values():
-        p["stall"]["heal_action"] = "update"
-    proc = RelauncherProcess(cfg, {"FIRESTORE_EMULATOR_HOST": firestore_emulator.host}, standin.endpoint).start()
-    try:
-        job = seed_running(world, standin, proc.url)
-        attrs, data = incident_event(job, signal="system_lag", started_at=NOW - dt.timedelta(minutes=1))
-        assert post(proc.url, attrs, data).status_code == 200
-        launch = standin.launches[0]
-        assert launch.job_name == "orders-analytics-a0" and launch.request["launchParameter"]["update"] is True
-        old = standin.job(job.id)
-        assert (old.current_state.name, old.replaced_by_job_id) == ("JOB_STATE_UPDATED", launch.job_id)
-        assert standin.job(launch.job_id).replace_job_id == job.id
-        deliver_status(proc.url, standin, job.id)  # UPDATED with replacedByJobId: adopted
-        _, record = docs(world)
-        assert (record["current_job_id"], record["retries_used"], record["attempt"]) == (launch.job_id, 1, 0)
-        standin.set_state(launch.job_id, RUNNING)
-        deliver_status(proc.url, standin, launch.job_id)
-        _, record = docs(world)
-        assert record["heal"] is None
-        assert incident_doc(world, "0.stall1")["replacement_job_id"] == launch.job_id
-    finally:
-        proc.stop()
+def test_update_heal_replaces_the_job_in_place(update_function, standin, world):
+    proc = update_function
+    job = seed_running(world, standin, proc.url)
+    attrs, data = incident_event(job, signal="system_lag", started_at=NOW - dt.timedelta(minutes=1))
+    assert post(proc.url, attrs, data).status_code == 200
+    launch = standin.launches[0]
+    assert launch.job_name == "orders-analytics-a0" and launch.request["launchParameter"]["update"] is True
+    old = standin.job(job.id)
+    assert (old.current_state.name, old.replaced_by_job_id) == ("JOB_STATE_UPDATED", launch.job_id)
+    assert standin.job(launch.job_id).replace_job_id == job.id
+    deliver_status(proc.url, standin, job.id)  # UPDATED with replacedByJobId: adopted
+    _, record = docs(world)
+    assert (record["current_job_id"], record["retries_used"], record["attempt"]) == (launch.job_id, 1, 0)
+    standin.set_state(launch.job_id, RUNNING)
+    deliver_status(proc.url, standin, launch.job_id)
+    _, record = docs(world)
+    assert record["heal"] is None
+    assert incident_doc(world, "0.stall1")["replacement_job_id"] == launch.job_id
 
 
-def test_refused_update_refunds_the_budget(firestore_emulator, standin, world, project):
-    cfg = settings(project)
-    for p in cfg["pipelines"].values():
-        p["stall"]["heal_action"] = "update"
-    proc = RelauncherProcess(cfg, {"FIRESTORE_EMULATOR_HOST": firestore_emulator.host}, standin.endpoint).start()
-    try:
-        job = seed_running(world, standin, proc.url)
-        standin.refuse_next_updates(1)
-        assert post(proc.url, *incident_event(job, started_at=NOW - dt.timedelta(minutes=1))).status_code == 200
-        assert standin.launches == [] and standin.job(job.id).current_state.name == RUNNING
-        _, record = docs(world)
-        assert (record["retries_used"], record["heal"]) == (0, None)
-        assert "compatib" in record["last_error"]
-        assert incident_doc(world, "0.stall1")["heal_step"] == "failed"
-        assert any(e.get("message") == "heal update refused" for e in proc.log_entries())
-    finally:
-        proc.stop()
+def test_refused_update_refunds_the_budget(update_function, standin, world):
+    proc = update_function
+    job = seed_running(world, standin, proc.url)
+    standin.refuse_next_updates(1)
+    assert post(proc.url, *incident_event(job, started_at=NOW - dt.timedelta(minutes=1))).status_code == 200
+    assert standin.launches == [] and standin.job(job.id).current_state.name == RUNNING
+    _, record = docs(world)
+    assert (record["retries_used"], record["heal"]) == (0, None)
+    assert "compatib" in record["last_error"]
+    assert incident_doc(world, "0.stall1")["heal_step"] == "failed"
+    assert any(e.get("message") == "heal update refused" for e in proc.log_entries())
 
 
 def test_incident_for_a_job_that_just_started_is_not_attributable(function, standin, world):

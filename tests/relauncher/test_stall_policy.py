@@ -453,3 +453,18 @@ def test_the_stalled_jobs_updated_event_past_the_deadline_adopts_and_never_drain
     state, _ = healing(ORDERS_UPDATE)
     d = decide_status(state, status("JOB_STATE_UPDATED", replaced_by_job_id="j1"), ORDERS_UPDATE, past_deadline(state))
     assert (d.kind, d.action, d.state.current_job_id) == (policy.ADOPTED, None, "j1")
+
+
+def test_a_heal_waiting_for_its_replacement_does_not_block_judging_the_replacement():
+    """After the relaunch, an incident for the new job is judged on its own (here: it had not run the
+    signal's window yet, so not attributable) rather than swallowed as part of the finished heal."""
+    drained = decide_status(healing()[0], status("JOB_STATE_DRAINED"), ORDERS, NOW)
+    launched = complete_attempt(drained.state, drained.launch, "j1")
+    running_new = decide_status(launched, status(RUNNING, "j1", "orders-analytics-a1", at=NOW), ORDERS, NOW).state
+    assert running_new.heal is None
+    stalled_again = dataclasses.replace(running_new, heal=launched.heal)  # RUNNING event not yet seen
+    late = NOW + dt.timedelta(seconds=ORDERS.stall.cooldown_seconds + 1)
+    d = decide_incident(
+        stalled_again, inc(incident_id="i9", started=NOW + dt.timedelta(seconds=60)), ORDERS, late, signal=SUB
+    )
+    assert d.kind == policy.NOT_ATTRIBUTABLE

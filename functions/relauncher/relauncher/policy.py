@@ -481,7 +481,9 @@ def decide_incident(
             incident_record=_closed_record(incident),
             incident_step={"step": "closed", "time": now, "ended_at": incident.ended_at},
         )
-    heal = state.heal
+    # A heal blocks new ones while its stalled job is still current; once the job was replaced (relaunch
+    # or update) the heal only waits for the replacement's RUNNING, and the rules below judge the new job.
+    heal = state.heal if state.heal is not None and state.heal.job_id == state.current_job_id else None
     if state.pending is not None:
         pending = state.pending
         if pending.trigger_event == incident.event_id:
