@@ -4,15 +4,21 @@ the Dataflow stand-in over gRPC with Dataflow's drain/cancel/update semantics.""
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import json
 import threading
+import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+from google.cloud import pubsub_v1
 
 from localdev.dataflow_standin import DataflowStandIn, RelauncherProcess
+from relauncher.config import parse_config
+from relauncher.incidents import notification
 from relauncher.store import doc_id
 from tests.relauncher.support import incident_event, job_payload, post, settings, status_changed
 
@@ -286,3 +292,83 @@ def test_ops_status_shows_heals_in_progress_and_open_incidents(function, standin
         assert "open incidents (0 of 1):" in text
     finally:
         standin.hold_drains(False)
+
+
+def _wait_for(read, done, what: str, timeout: float = 60.0):
+    """Poll Firestore until ``done(read())`` (the loop's bound is a hang guard, not an assertion on time)."""
+    deadline = time.monotonic() + timeout
+    value = read()
+    while not done(value):
+        assert time.monotonic() < deadline, f"never reached: {what}; last {value}"
+        time.sleep(0.2)
+        value = read()
+    return value
+
+
+def test_incident_pushed_through_the_alerts_topic_heals_through_the_whole_loop(
+    pubsub_emulator, firestore_emulator, world, project
+):
+    """Monitoring's notification JSON on an alerts topic -> push subscription -> function -> UpdateJob drain
+    on the stand-in -> DRAINING/DRAINED published on the job-events topic -> push -> relaunch of attempt 1
+    -> its RUNNING event ends the heal. Both triggers reach one function, routed by the message body."""
+    store, _ = world
+    publisher = pubsub_v1.PublisherClient()
+    subscriber = pubsub_v1.SubscriberClient()
+    suffix = uuid.uuid4().hex[:6]
+    topics = {kind: publisher.topic_path(project, f"{kind}-{suffix}") for kind in ("job-events", "alerts")}
+    cfg = settings(project)
+    cfg["stall_detection"]["signals"]["oldest_unacked_message_age"]["duration_seconds"] = 1
+    with DataflowStandIn(project, "europe-west1", events_topic=topics["job-events"]) as standin:
+        fn = RelauncherProcess(cfg, {"FIRESTORE_EMULATOR_HOST": firestore_emulator.host}, standin.endpoint).start()
+        subs = []
+        try:
+            for path in topics.values():
+                publisher.create_topic(name=path)
+                sub = subscriber.subscription_path(project, path.rsplit("/", 1)[-1])
+                subscriber.create_subscription(
+                    request={"name": sub, "topic": path, "push_config": {"push_endpoint": fn.url}}
+                )
+                subs.append(sub)
+            first = standin.add_job("orders-analytics-a0", "JOB_STATE_PENDING")
+            store.register_first_launch(parse_config(cfg).pipelines["orders"], first.id, first.name)
+            standin.set_state(first.id, RUNNING)
+            pipeline_ref = store.collection.document("orders")
+            record = _wait_for(lambda: pipeline_ref.get().to_dict(), lambda d: d.get("running_since"), "a0 RUNNING")
+
+            started = record["running_since"] + dt.timedelta(seconds=2)
+            body = notification(
+                incident_id="0.pushed",
+                pipeline="orders",
+                signal="oldest_unacked_message_age",
+                resource_type="pubsub_subscription",
+                resource_labels={"project_id": project, "subscription_id": "orders-analytics"},
+                metric_type="pubsub.googleapis.com/subscription/oldest_unacked_message_age",
+                started_at=started.timestamp() + 1,
+                observed_value=1500,
+                threshold_value=900,
+                project_id=project,
+            )
+            publisher.publish(topics["alerts"], json.dumps(body).encode()).result(timeout=30)
+
+            record = _wait_for(
+                lambda: pipeline_ref.get().to_dict(),
+                lambda d: d["current_job_name"] == "orders-analytics-a1" and not d["pending_attempt"],
+                "attempt 1 launched",
+            )
+            assert [launch.job_name for launch in standin.launches] == ["orders-analytics-a1"]
+            assert standin.job(first.id).current_state.name == "JOB_STATE_DRAINED"
+            standin.set_state(record["current_job_id"], RUNNING)
+            record = _wait_for(lambda: pipeline_ref.get().to_dict(), lambda d: d["heal"] is None, "heal ended")
+            assert record["retries_used"] == 1
+            audit = incident_doc(world, "0.pushed")
+            assert audit["heal_step"] == "healed" and audit["replacement_job_id"] == record["current_job_id"]
+            events = [e.to_dict() for e in pipeline_ref.collection("events").stream()]
+            assert [e["decision"] for e in events if e.get("incident_id")] == ["healing"]
+            assert {e["state"] for e in events if e.get("state")} >= {"JOB_STATE_DRAINING", "JOB_STATE_DRAINED"}
+        finally:
+            for sub in subs:
+                subscriber.delete_subscription(request={"subscription": sub})
+            for path in topics.values():
+                with contextlib.suppress(Exception):
+                    publisher.delete_topic(request={"topic": path})
+            fn.stop()
