@@ -262,8 +262,8 @@ def notification(
             "started_at": int(started_at),
             "ended_at": None if ended_at is None else int(ended_at),
             "state": state,
-            "summary": f"{metric_type} for {resource_labels} is above the threshold of {threshold_value}"
-            f" with a value of {observed_value}.",
+            "summary": f"{metric_type.rsplit('/', 1)[-1]} for {project_id} {' '.join(resource_labels.values())}"
+            f" is above the threshold of {threshold_value} with a value of {observed_value}.",
             "observed_value": None if observed_value is None else str(observed_value),
             "threshold_value": None if threshold_value is None else str(threshold_value),
             "resource": {"type": resource_type, "labels": dict(resource_labels)},
