@@ -104,6 +104,8 @@ def _render_stall(a: PipelineAudit) -> list[str]:
             f" of job {heal.get('job_id')}, step {heal.get('step')}, started {_fmt_time(heal.get('started'))},"
             f" deadline {_fmt_time(heal.get('deadline'))}"
         )
+    if not a.incidents:
+        return lines
     open_ = a.open_incidents
     lines.append(f"  open incidents ({len(open_)} of {len(a.incidents)}):")
     for inc in open_:
