@@ -12,8 +12,6 @@ import pytest
 from google.api_core import exceptions as gexc
 from google.cloud import dataflow_v1beta3 as dataflow
 from google.cloud import pubsub_v1
-from google.cloud.dataflow_v1beta3.services.flex_templates_service.transports import FlexTemplatesServiceGrpcTransport
-from google.cloud.dataflow_v1beta3.services.jobs_v1_beta3.transports import JobsV1Beta3GrpcTransport
 
 from localdev.dataflow_standin import DataflowStandIn, RelauncherProcess
 from relauncher.launcher import Launcher, PermanentLaunchError, launch_parameter
@@ -28,16 +26,6 @@ ALL = dataflow.ListJobsRequest.Filter.ALL
 def server(project):
     with DataflowStandIn(project, REGION) as s:
         yield s
-
-
-@pytest.fixture
-def clients(server):
-    channel = grpc.insecure_channel(server.endpoint)
-    yield (
-        dataflow.FlexTemplatesServiceClient(transport=FlexTemplatesServiceGrpcTransport(channel=channel)),
-        dataflow.JobsV1Beta3Client(transport=JobsV1Beta3GrpcTransport(channel=channel)),
-    )
-    channel.close()
 
 
 def launch(flex, project, name, pipeline="orders"):
@@ -89,14 +77,19 @@ def test_active_name_is_refused_like_dataflow_and_free_again_when_terminal(serve
     assert names(jobs, project, ALL) == ["orders-analytics-a1", "orders-analytics-a1"]
 
 
-@pytest.mark.parametrize("requested", ["JOB_STATE_CANCELLED", "JOB_STATE_DRAINED"])
-def test_update_job_requested_state(server, clients, project, requested):
+@pytest.mark.parametrize(
+    ("requested", "transitional"),
+    [("JOB_STATE_CANCELLED", "JOB_STATE_CANCELLING"), ("JOB_STATE_DRAINED", "JOB_STATE_DRAINING")],
+)
+def test_update_job_requested_state(server, clients, project, requested, transitional):
     flex, jobs = clients
     job = launch(flex, project, "orders-analytics-a0")
+    server.set_state(job.id, "JOB_STATE_RUNNING")
     request = dataflow.UpdateJobRequest(
         project_id=project, job_id=job.id, location=REGION, job=dataflow.Job(requested_state=requested)
     )
-    assert jobs.update_job(request=request).current_state == dataflow.JobState[requested]
+    assert jobs.update_job(request=request).current_state == dataflow.JobState[transitional]
+    assert server.job(job.id).current_state == dataflow.JobState[requested]
     with pytest.raises(gexc.FailedPrecondition):
         jobs.update_job(request=request)
 
