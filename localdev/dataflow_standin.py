@@ -11,9 +11,30 @@ whose job name equals an *active* job's name is refused with ``ALREADY_EXISTS``
 is terminal. Every state change can be published to Pub/Sub as the
 ``JobEventData`` JSON Eventarc delivers for ``statusChanged``.
 
+Stopping and updating jobs follows Dataflow's documented state machine:
+
+* ``UpdateJob`` with ``requested_state`` ``JOB_STATE_DRAINED`` drains a running job (the REST
+  way to drain, https://cloud.google.com/dataflow/docs/guides/stopping-a-pipeline): the job goes
+  ``JOB_STATE_DRAINING`` and later ``JOB_STATE_DRAINED`` ("may only be set by the Cloud Dataflow
+  service, and only as a transition from JOB_STATE_DRAINING"; DRAINING "may be set via a Cloud
+  Dataflow UpdateJob call, but only as a transition from JOB_STATE_RUNNING", google.dataflow.v1beta3
+  JobState). ``JOB_STATE_CANCELLED`` goes ``JOB_STATE_CANCELLING`` then ``JOB_STATE_CANCELLED``
+  (CANCELLING: "explicitly cancelled and is in the process of stopping"). A requested state on a
+  terminal job is refused (``FAILED_PRECONDITION``); both transitional states are published.
+* A flex-template launch with ``update: true`` replaces the active job of that name
+  (https://cloud.google.com/dataflow/docs/guides/updating-a-pipeline: "The Dataflow service
+  retains the job name, but runs the replacement job with an updated jobId"): the new job carries
+  ``replace_job_id``, the old one ends ``JOB_STATE_UPDATED`` with ``replaced_by_job_id``. Without an
+  active job of that name the update is refused; an injected incompatible update is refused and the
+  prior job keeps running ("If the compatibility check fails, your prior job continues running").
+
+Subclasses act on real processes through the hooks :meth:`_on_drain_requested`,
+:meth:`_on_cancel_requested` and :meth:`_on_update_launch` (see ``localdev.local_jobs``).
+
 Fault injection for tests: :meth:`fail_next_launches`, :meth:`hold_launches` and
 :meth:`release_launches` (a held launch whose caller has gone away is not performed,
-so a crash between claim and launch can be produced for real).
+so a crash between claim and launch can be produced for real); :meth:`hold_drains` (a drain
+that never completes, as a wedged job's), :meth:`refuse_next_updates` (incompatible update).
 """
 
 from __future__ import annotations
@@ -98,6 +119,9 @@ class _Faults:
     fail_message: str = ""
     held: bool = False
     release: threading.Event = field(default_factory=threading.Event)
+    drains_held: bool = False
+    refuse_updates: int = 0
+    refuse_message: str = ""
 
 
 class DataflowStandIn:
@@ -209,6 +233,17 @@ class DataflowStandIn:
             self._faults.held = False
             self._faults.release.set()
 
+    def hold_drains(self, held: bool = True) -> None:
+        """Drains requested while held stay ``JOB_STATE_DRAINING`` forever (until :meth:`finish_drain`)."""
+        with self._lock:
+            self._faults.drains_held = held
+
+    def refuse_next_updates(self, n: int, message: str = "") -> None:
+        """The next ``n`` launches with ``update: true`` fail Dataflow's compatibility check."""
+        with self._lock:
+            self._faults.refuse_updates = n
+            self._faults.refuse_message = message
+
     def wait_for_requests(self, n: int, timeout: float = 30.0) -> bool:
         """Wait until ``n`` LaunchFlexTemplate calls have arrived (held or not)."""
         with self._seen:
@@ -290,6 +325,46 @@ class DataflowStandIn:
         self._publisher.publish(topic, data, **attributes).result(timeout=30)
         self.published.append({"data": json.loads(data), "attributes": attributes})
 
+    # -- hooks for subclasses (LocalDataflow acts on real local processes) ------------------------------
+    def _on_drain_requested(self, job: dataflow.Job) -> None:
+        """Called after ``job`` entered ``JOB_STATE_DRAINING`` (event published), outside the lock.
+
+        Override to stop the job's work (e.g. stop its process reading input), then call
+        :meth:`finish_drain` when it has finished; not calling it leaves the job DRAINING, as a
+        wedged job's drain. The default finishes at once unless :meth:`hold_drains` is set.
+        """
+        with self._lock:
+            held = self._faults.drains_held
+        if not held:
+            self.finish_drain(job.id)
+
+    def _on_cancel_requested(self, job: dataflow.Job) -> None:
+        """Called after ``job`` entered ``JOB_STATE_CANCELLING`` (event published), outside the lock.
+
+        Override to kill the job's process, then call :meth:`finish_cancel`. The default finishes at once.
+        """
+        self.finish_cancel(job.id)
+
+    def _on_update_launch(self, old_job: dataflow.Job, new_job: dataflow.Job) -> None:
+        """Called after an ``update: true`` launch: ``old_job`` is ``JOB_STATE_UPDATED`` (replaced by
+        ``new_job``, which is PENDING; :attr:`on_launch` has run for it). Override to stop the old
+        job's process. The default does nothing.
+        """
+
+    def finish_drain(self, job_id: str) -> dataflow.Job | None:
+        """A draining job has finished its in-flight work: ``JOB_STATE_DRAINED`` (None if it is no longer draining)."""
+        return self._finish(job_id, JobState.JOB_STATE_DRAINING, JobState.JOB_STATE_DRAINED)
+
+    def finish_cancel(self, job_id: str) -> dataflow.Job | None:
+        """A cancelling job has stopped: ``JOB_STATE_CANCELLED`` (None if it is no longer cancelling)."""
+        return self._finish(job_id, JobState.JOB_STATE_CANCELLING, JobState.JOB_STATE_CANCELLED)
+
+    def _finish(self, job_id: str, expected: JobState, final: JobState) -> dataflow.Job | None:
+        with self._lock:
+            if self._jobs[job_id].current_state != expected:
+                return None
+            return self.set_state(job_id, final)
+
     # -- RPC handlers --------------------------------------------------------------------------------
     def _launch_flex_template(
         self, request: dataflow.LaunchFlexTemplateRequest, context: grpc.ServicerContext
@@ -320,19 +395,48 @@ class DataflowStandIn:
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, "launch_parameter.job_name is required")
             if not param.container_spec_gcs_path and not param.container_spec:
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, "a container spec or its GCS path is required")
-            if self._active_named(name) is not None:
+            active = self._active_named(name)
+            replaced: dataflow.Job | None = None
+            if param.update:
+                replaced = self._check_update(name, active, context)
+            elif active is not None:
                 context.abort(
                     grpc.StatusCode.ALREADY_EXISTS,
                     f"There is already an active job named {name}. If you want to submit a second job, "
                     "try again by setting a different name.",
                 )
             job = self._new_job(name, dict(param.environment.additional_user_labels))
+            if replaced is not None:
+                job.replace_job_id = replaced.id
             snapshot = _copy(job)
             request_dict = json.loads(dataflow.LaunchFlexTemplateRequest.to_json(request))
             self.launches.append(Launch(name, job.id, request_dict, dt.datetime.now(dt.UTC)))
+        old_snapshot = None
+        if replaced is not None:
+            old_snapshot = self.set_state(replaced.id, JobState.JOB_STATE_UPDATED, replaced_by_job_id=snapshot.id)
         if self.on_launch is not None:
             self.on_launch(snapshot, json.loads(dataflow.LaunchFlexTemplateParameter.to_json(param)))
+        if old_snapshot is not None:
+            self._on_update_launch(old_snapshot, snapshot)
         return dataflow.LaunchFlexTemplateResponse(job=snapshot)
+
+    def _check_update(self, name: str, active: dataflow.Job | None, context: grpc.ServicerContext) -> dataflow.Job:
+        """The running job an ``update: true`` launch replaces, or abort as Dataflow refuses it.
+
+        Called with the lock held. The refusal texts are ours; the codes follow the documented
+        outcomes (no job to update; compatibility check failed, the prior job keeps running).
+        """
+        if active is None or active.current_state != JobState.JOB_STATE_RUNNING:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"Could not find a running job named {name} to update.")
+        if self._faults.refuse_updates > 0:
+            self._faults.refuse_updates -= 1
+            context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                self._faults.refuse_message
+                or f"The new job is not compatible with {active.id}: the compatibility check failed; "
+                "the prior job continues running.",
+            )
+        return active
 
     def _get_job(self, request: dataflow.GetJobRequest, context: grpc.ServicerContext) -> dataflow.Job:
         with self._lock:
@@ -354,16 +458,46 @@ class DataflowStandIn:
         return dataflow.ListJobsResponse(jobs=[_copy(j) for j in jobs])
 
     def _update_job(self, request: dataflow.UpdateJobRequest, context: grpc.ServicerContext) -> dataflow.Job:
+        """Drain or cancel; returns the job in its transitional state (DRAINING / CANCELLING).
+
+        Requesting the state a job is already moving to is answered with the job, unchanged
+        (a retried request must not fail); a drain of a job that is not RUNNING, or any request
+        on a terminal job, is refused.
+        """
+        requested = request.job.requested_state
+        transitional = {
+            JobState.JOB_STATE_DRAINED: JobState.JOB_STATE_DRAINING,
+            JobState.JOB_STATE_DRAINING: JobState.JOB_STATE_DRAINING,
+            JobState.JOB_STATE_CANCELLED: JobState.JOB_STATE_CANCELLING,
+        }.get(requested)
+        if transitional is None:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"unsupported requested_state {requested.name}")
         with self._lock:
             job = self._jobs.get(request.job_id)
             if job is None:
                 context.abort(grpc.StatusCode.NOT_FOUND, f"job {request.job_id} not found")
-            if job.current_state in TERMINAL:
-                context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"job {request.job_id} is already terminal")
-        requested = request.job.requested_state
-        if requested not in (JobState.JOB_STATE_CANCELLED, JobState.JOB_STATE_DRAINED):
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"unsupported requested_state {requested.name}")
-        return self.set_state(request.job_id, requested)
+            state = job.current_state
+            if state in TERMINAL:
+                context.abort(
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    f"job {request.job_id} is already in terminal state {state.name}",
+                )
+            if state == transitional or (
+                state == JobState.JOB_STATE_CANCELLING and requested != JobState.JOB_STATE_CANCELLED
+            ):
+                return _copy(job)
+            if transitional == JobState.JOB_STATE_DRAINING and state != JobState.JOB_STATE_RUNNING:
+                context.abort(
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    f"job {request.job_id} is {state.name}: only a running job can be drained",
+                )
+            job.requested_state = requested
+            snapshot = self.set_state(request.job_id, transitional)
+        if transitional == JobState.JOB_STATE_DRAINING:
+            self._on_drain_requested(snapshot)
+        else:
+            self._on_cancel_requested(snapshot)
+        return snapshot
 
 
 def _copy(job: dataflow.Job) -> dataflow.Job:

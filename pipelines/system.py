@@ -121,7 +121,42 @@ def relauncher_settings(deployment: Mapping[str, Any], *, project: str, region: 
                 "relaunch_on": list(p["relaunch"]["relaunch_on"]),
                 "healthy_period_seconds": p["relaunch"]["healthy_period_seconds"],
                 "launch_parameter": launch[name],
+                "stall": dict(p["stall"]),
             }
             for name, p in sorted(cfg["pipelines"].items())
         },
+        "stall_detection": stall_detection_settings(),
     }
+
+
+def stall_detection_settings() -> dict[str, Any]:
+    """``stall_detection`` without its comment: what the relauncher (and terraform) carry."""
+    raw = system()["stall_detection"]
+    return {
+        "alerts_topic": raw["alerts_topic"],
+        "renotify_seconds": raw["renotify_seconds"],
+        "signals": {name: dict(s) for name, s in sorted(raw["signals"].items())},
+    }
+
+
+# Duration settings of the stall machinery, scaled together by :func:`scale_stall_settings`.
+STALL_PIPELINE_SECONDS = ("drain_deadline_seconds", "cooldown_seconds")
+STALL_SIGNAL_SECONDS = ("threshold_seconds", "duration_seconds")
+
+
+def scale_stall_settings(settings: dict[str, Any], factor: float) -> dict[str, Any]:
+    """``relauncher_settings`` with every stall duration multiplied by ``factor`` (in place, returned).
+
+    The demo compresses minutes into seconds the way ``localdev.demo.demo_settings`` overrides the
+    retry budget: it edits the one settings structure the function receives, so the local Cloud
+    Monitoring stand-in (reading ``settings["stall_detection"]``) and the function agree.
+    """
+    for p in settings["pipelines"].values():
+        for key in STALL_PIPELINE_SECONDS:
+            p["stall"][key] = p["stall"][key] * factor
+    detection = settings["stall_detection"]
+    detection["renotify_seconds"] = detection["renotify_seconds"] * factor
+    for s in detection["signals"].values():
+        for key in STALL_SIGNAL_SECONDS:
+            s[key] = s[key] * factor
+    return settings

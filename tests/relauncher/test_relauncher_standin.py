@@ -89,14 +89,19 @@ def test_active_name_is_refused_like_dataflow_and_free_again_when_terminal(serve
     assert names(jobs, project, ALL) == ["orders-analytics-a1", "orders-analytics-a1"]
 
 
-@pytest.mark.parametrize("requested", ["JOB_STATE_CANCELLED", "JOB_STATE_DRAINED"])
-def test_update_job_requested_state(server, clients, project, requested):
+@pytest.mark.parametrize(
+    ("requested", "transitional"),
+    [("JOB_STATE_CANCELLED", "JOB_STATE_CANCELLING"), ("JOB_STATE_DRAINED", "JOB_STATE_DRAINING")],
+)
+def test_update_job_requested_state(server, clients, project, requested, transitional):
     flex, jobs = clients
     job = launch(flex, project, "orders-analytics-a0")
+    server.set_state(job.id, "JOB_STATE_RUNNING")
     request = dataflow.UpdateJobRequest(
         project_id=project, job_id=job.id, location=REGION, job=dataflow.Job(requested_state=requested)
     )
-    assert jobs.update_job(request=request).current_state == dataflow.JobState[requested]
+    assert jobs.update_job(request=request).current_state == dataflow.JobState[transitional]
+    assert server.job(job.id).current_state == dataflow.JobState[requested]
     with pytest.raises(gexc.FailedPrecondition):
         jobs.update_job(request=request)
 

@@ -148,7 +148,7 @@ def _unwrap_pubsub(data: Any) -> Mapping[str, Any]:
     return _as_object(raw, "Pub/Sub message data")
 
 
-def _job_from(body: Mapping[str, Any]) -> Mapping[str, Any]:
+def job_from(body: Mapping[str, Any]) -> Mapping[str, Any]:
     """The Job object: JobEventData's payload, or the body itself when it already is a Job."""
     if "payload" in body:
         payload = body["payload"]
@@ -195,8 +195,8 @@ def _fallback(value: Any) -> dt.datetime | None:
         return None
 
 
-def parse_event(attributes: Mapping[str, Any], data: Any) -> JobStatus:
-    """Turn a CloudEvent (its attributes and data) into a :class:`JobStatus`, or raise MalformedEvent."""
+def event_body(attributes: Mapping[str, Any], data: Any) -> tuple[str, str, Mapping[str, Any]]:
+    """The event id, type and decoded JSON body of a CloudEvent (Pub/Sub messages unwrapped)."""
     event_id = str(attributes.get("id") or "")
     event_type = str(attributes.get("type") or "")
     if not event_id:
@@ -207,4 +207,10 @@ def parse_event(attributes: Mapping[str, Any], data: Any) -> JobStatus:
         body = _unwrap_pubsub(data)
     else:
         raise MalformedEvent(f"unsupported event type {event_type!r}")
-    return parse_job(_job_from(body), event_id=event_id, event_type=event_type, fallback_time=attributes.get("time"))
+    return event_id, event_type, body
+
+
+def parse_event(attributes: Mapping[str, Any], data: Any) -> JobStatus:
+    """Turn a CloudEvent (its attributes and data) into a :class:`JobStatus`, or raise MalformedEvent."""
+    event_id, event_type, body = event_body(attributes, data)
+    return parse_job(job_from(body), event_id=event_id, event_type=event_type, fallback_time=attributes.get("time"))

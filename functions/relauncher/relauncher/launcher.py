@@ -137,3 +137,49 @@ class Launcher:
             raise PermanentLaunchError(f"{type(exc).__name__}: {exc.message}") from exc
         except ValueError as exc:  # launch_parameter does not parse: a configuration error
             raise PermanentLaunchError(f"invalid launch parameter: {exc}") from exc
+
+    def request_state(self, job_id: str, requested: str) -> str:
+        """Ask Dataflow to drain (``JOB_STATE_DRAINED``) or cancel (``JOB_STATE_CANCELLED``) a job.
+
+        The REST way to stop a job: "To cancel the job, set the job state to JOB_STATE_CANCELLED.
+        To drain the job, set the job state to JOB_STATE_DRAINED"
+        (https://cloud.google.com/dataflow/docs/guides/stopping-a-pipeline). Returns the job's state
+        after the request (DRAINING / CANCELLING), or ``"already-ended"`` when Dataflow refuses because
+        the job is terminal (FAILED_PRECONDITION) or unknown: its terminal status event drives the heal.
+        Transient errors propagate (the event is redelivered and the request repeated).
+        """
+        request = dataflow.UpdateJobRequest(
+            project_id=self.config.project,
+            location=self.config.region,
+            job_id=job_id,
+            job=dataflow.Job(requested_state=dataflow.JobState[requested]),
+        )
+        try:
+            job = self.jobs.update_job(request=request, retry=None, timeout=LAUNCH_TIMEOUT_SECONDS)
+        except (gexc.FailedPrecondition, gexc.NotFound):
+            return "already-ended"
+        return dataflow.JobState(job.current_state).name
+
+    def launch_update(self, pipeline: PipelineConfig, job_name: str, old_job_id: str) -> LaunchedJob | None:
+        """Replace the running job ``job_name`` in place (flex-template launch with ``update: true``).
+
+        Dataflow keeps the name and gives the replacement a new id; the old job ends
+        ``JOB_STATE_UPDATED`` with ``replacedByJobId`` (the policy adopts it). A redelivered request
+        must not update the replacement again, so the old job is looked up first: if it is no longer
+        RUNNING, nothing is launched (None). Refusals (no running job, incompatible update) raise
+        :class:`PermanentLaunchError`.
+        """
+        if self.job_state(old_job_id) != "JOB_STATE_RUNNING":
+            return None
+        param = launch_parameter(pipeline, job_name)
+        param.update = True
+        request = dataflow.LaunchFlexTemplateRequest(
+            project_id=self.config.project, location=self.config.region, launch_parameter=param
+        )
+        try:
+            response = self.flex.launch_flex_template(request=request, retry=None, timeout=LAUNCH_TIMEOUT_SECONDS)
+        except TRANSIENT:
+            raise
+        except gexc.GoogleAPICallError as exc:
+            raise PermanentLaunchError(f"{type(exc).__name__}: {exc.message}") from exc
+        return LaunchedJob(response.job.id, response.job.name or job_name)

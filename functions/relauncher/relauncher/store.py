@@ -5,6 +5,7 @@ Layout (collection name from config, ``pipelines`` by default)::
     pipelines/{pipeline}                   the retry record (PipelineState + bookkeeping)
     pipelines/{pipeline}/events/{event}    every event handled, with its decision and why
     pipelines/{pipeline}/attempts/{n}      every launch attempt, with its outcome
+    pipelines/{pipeline}/incidents/{id}    every stall incident: signal, values, action, each heal step
     pipelines/_unfiled/events/{event}      malformed and unmanaged events (no pipeline to file them under)
 
 ``_unfiled`` is never written as a document itself, so listing the collection
@@ -21,9 +22,20 @@ from typing import Any
 
 from google.cloud import firestore
 
-from relauncher.config import PipelineConfig
+from relauncher.config import PipelineConfig, Signal
 from relauncher.events import JobStatus
-from relauncher.policy import Decision, PendingAttempt, PipelineState, complete_attempt, decide, fail_attempt
+from relauncher.incidents import Incident
+from relauncher.policy import (
+    Decision,
+    Heal,
+    PendingAttempt,
+    PipelineState,
+    complete_attempt,
+    decide_incident,
+    decide_status,
+    fail_attempt,
+    fail_heal,
+)
 
 UNFILED = "_unfiled"
 # Contended claims (many deliveries of one event at once) are retried by the client; allow plenty.
@@ -53,6 +65,8 @@ def state_from_doc(doc: Mapping[str, Any] | None) -> PipelineState | None:
         running_since=doc.get("running_since"),
         handled_job_id=str(doc.get("handled_job_id") or ""),
         pending=PendingAttempt.from_doc(doc.get("pending_attempt")),
+        heal=Heal.from_doc(doc.get("heal")),
+        last_heal_time=doc.get("last_heal_time"),
     )
 
 
@@ -70,6 +84,8 @@ def state_to_doc(state: PipelineState, pipeline: PipelineConfig) -> dict[str, An
         "running_since": state.running_since,
         "handled_job_id": state.handled_job_id,
         "pending_attempt": state.pending.to_doc() if state.pending else None,
+        "heal": state.heal.to_doc() if state.heal else None,
+        "last_heal_time": state.last_heal_time,
         "updated_time": firestore.SERVER_TIMESTAMP,
     }
 
@@ -112,21 +128,49 @@ class Store:
         """Record a first launch (attempt 0, no retries used); what Workflows does in the cloud."""
         self.collection.document(pipeline.name).set(first_launch_doc(job_id, job_name, pipeline))
 
-    def claim(self, pipeline: PipelineConfig, status: JobStatus) -> Decision:
-        """Decide and record in one transaction; a launch, if any, is owed after the commit."""
-        p_ref, e_ref = self._refs(pipeline.name, status.event_id)
+    def claim(self, pipeline: PipelineConfig, status: JobStatus, now: dt.datetime | None = None) -> Decision:
+        """Decide and record in one transaction; a launch (or heal request), if any, is owed after the commit."""
+        now = now or dt.datetime.now(dt.UTC)
+
+        def decide_it(state: PipelineState | None, seen_final: bool, prior: Any) -> Decision:
+            return decide_status(state, status, pipeline, now, seen_final=seen_final)
+
+        return self._claim(
+            pipeline, status.event_id, None, decide_it, lambda d: self._event_doc(status, pipeline.name, d)
+        )
+
+    def claim_incident(
+        self, pipeline: PipelineConfig, incident: Incident, signal: Signal | None, now: dt.datetime | None = None
+    ) -> Decision:
+        """:meth:`claim` for an incident notification; also maintains ``incidents/{incident_id}``."""
+        now = now or dt.datetime.now(dt.UTC)
+
+        def decide_it(state: PipelineState | None, seen_final: bool, prior: Any) -> Decision:
+            return decide_incident(state, incident, pipeline, now, signal=signal, seen_final=seen_final, prior=prior)
+
+        def event_doc(decision: Decision) -> dict[str, Any]:
+            return {**self._event_doc(None, pipeline.name, decision), **incident.audit()}
+
+        return self._claim(pipeline, incident.event_id, incident, decide_it, event_doc)
+
+    def _claim(
+        self, pipeline: PipelineConfig, event_id: str, incident: Incident | None, decide_it, event_doc
+    ) -> Decision:
+        p_ref, e_ref = self._refs(pipeline.name, event_id)
+        i_ref = p_ref.collection("incidents").document(doc_id(incident.incident_id)) if incident else None
 
         @firestore.transactional
         def run(txn: firestore.Transaction) -> Decision:
             p_snap = p_ref.get(transaction=txn)
             e_snap = e_ref.get(transaction=txn)
+            prior = i_ref.get(transaction=txn).to_dict() if i_ref is not None else None
             seen_final = bool(e_snap.exists and e_snap.get("final"))
-            decision = decide(state_from_doc(p_snap.to_dict()), status, pipeline, seen_final=seen_final)
+            decision = decide_it(state_from_doc(p_snap.to_dict()), seen_final, prior)
             if seen_final:
                 return decision  # keep the original record untouched
             if decision.state is not None:
                 doc = state_to_doc(decision.state, pipeline)
-                doc["last_event_id"] = status.event_id
+                doc["last_event_id"] = event_id
                 doc["last_decision"] = decision.kind
                 if decision.budget_reset:
                     doc["last_budget_reset_time"] = firestore.SERVER_TIMESTAMP
@@ -137,19 +181,52 @@ class Store:
                 if decision.kind != "adopted":
                     record["time"] = firestore.SERVER_TIMESTAMP
                 txn.set(p_ref.collection("attempts").document(str(n)), record, merge=True)
+            self._write_incident(txn, p_ref, decision, incident, prior, event_id, first_delivery=not e_snap.exists)
             if not e_snap.exists:
                 # A redelivery that resumes its own pending launch changes nothing: writing nothing
                 # keeps concurrent redeliveries from contending for write locks.
-                txn.set(e_ref, {**self._event_doc(status, pipeline.name, decision), **self._expiry()})
+                txn.set(e_ref, {**event_doc(decision), **self._expiry()})
             return decision
 
         with self._lock(pipeline.name):
             return run(self.client.transaction(max_attempts=TRANSACTION_ATTEMPTS))
 
     @staticmethod
-    def _event_doc(status: JobStatus, pipeline: str, decision: Decision) -> dict[str, Any]:
+    def _write_incident(
+        txn: firestore.Transaction,
+        p_ref: Any,
+        decision: Decision,
+        incident: Incident | None,
+        prior: Mapping[str, Any] | None,
+        event_id: str,
+        *,
+        first_delivery: bool,
+    ) -> None:
+        """Merge what this event adds to ``incidents/{id}``: the notification's facts, the decision's record
+        and step. The incident named by the decision (a heal's) may differ from the event's own."""
+        updates: dict[str, dict[str, Any]] = {}
+        if incident is not None and first_delivery:
+            facts = {k: v for k, v in incident.audit().items() if v is not None and k not in ("event_id", "event_type")}
+            if prior is None:
+                facts["first_event_id"] = incident.event_id
+                facts["first_decision"] = decision.kind
+                facts["first_reason"] = decision.reason
+            facts["last_event_id"] = incident.event_id
+            facts["notifications"] = firestore.Increment(1)
+            updates[incident.incident_id] = facts
+        if decision.incident_id and (decision.incident_record or decision.incident_step):
+            entry = updates.setdefault(decision.incident_id, {})
+            entry.update(decision.incident_record or {})
+            if decision.incident_step:
+                entry["steps"] = firestore.ArrayUnion([{**decision.incident_step, "event_id": event_id}])
+        for iid, fields in updates.items():
+            fields["updated_time"] = firestore.SERVER_TIMESTAMP
+            txn.set(p_ref.collection("incidents").document(doc_id(iid)), fields, merge=True)
+
+    @staticmethod
+    def _event_doc(status: JobStatus | None, pipeline: str, decision: Decision) -> dict[str, Any]:
         doc = {
-            **status.audit(),
+            **(status.audit() if status is not None else {}),
             "pipeline": pipeline,
             "decision": decision.kind,
             "reason": decision.reason,
@@ -160,11 +237,65 @@ class Store:
         if decision.launch is not None:
             doc["attempt"] = decision.launch.attempt
             doc["launch_job_name"] = decision.launch.job_name
+        if decision.action is not None:
+            doc["heal_action"] = decision.action.kind
+            doc["heal_job_id"] = decision.action.job_id
+        if decision.incident_id:
+            doc["heal_incident_id"] = decision.incident_id
         return doc
 
-    def complete(self, pipeline: PipelineConfig, attempt: PendingAttempt, job_id: str, event_id: str) -> None:
+    def finish_action(
+        self, pipeline: PipelineConfig, decision: Decision, event_id: str, result: Mapping[str, Any], *, final: bool
+    ) -> None:
+        """After the heal's request to Dataflow: note it on the incident; the event is final unless a launch is owed."""
+        p_ref, e_ref = self._refs(pipeline.name, event_id)
+        action = decision.action
+        assert action is not None
+        step = {"step": f"{action.kind}_sent", "job_id": action.job_id, "time": dt.datetime.now(dt.UTC), **result}
+        batch = self.client.batch()
+        batch.set(
+            p_ref.collection("incidents").document(doc_id(action.incident_id)),
+            {
+                "steps": firestore.ArrayUnion([{**step, "event_id": event_id}]),
+                "updated_time": firestore.SERVER_TIMESTAMP,
+            },
+            merge=True,
+        )
+        e_update: dict[str, Any] = {"action_result": dict(result), "updated_time": firestore.SERVER_TIMESTAMP}
+        if final:
+            e_update["final"] = True
+        batch.set(e_ref, e_update, merge=True)
+        batch.commit()
+
+    def fail_heal(self, pipeline: PipelineConfig, heal: Heal, event_id: str, reason: str) -> None:
+        """Dataflow refused the heal's request for good: release the heal, refund the budget, record why."""
+        p_ref, e_ref = self._refs(pipeline.name, event_id)
+        i_ref = p_ref.collection("incidents").document(doc_id(heal.incident_id))
+
+        @firestore.transactional
+        def run(txn: firestore.Transaction) -> None:
+            state = state_from_doc(p_ref.get(transaction=txn).to_dict())
+            if state is not None:
+                new = fail_heal(state, heal)
+                if new != state:
+                    txn.set(p_ref, {**state_to_doc(new, pipeline), "last_error": reason}, merge=True)
+            step = {"step": "heal_failed", "time": dt.datetime.now(dt.UTC), "error": reason, "event_id": event_id}
+            txn.set(i_ref, {"heal_step": "failed", "error": reason, "steps": firestore.ArrayUnion([step])}, merge=True)
+            txn.set(e_ref, {"final": True, "outcome": "error", "reason": f"heal failed: {reason}"}, merge=True)
+
+        with self._lock(pipeline.name):
+            run(self.client.transaction(max_attempts=TRANSACTION_ATTEMPTS))
+
+    def complete(
+        self, pipeline: PipelineConfig, attempt: PendingAttempt, job_id: str, event_id: str, incident_id: str = ""
+    ) -> None:
         """After the launch (or finding it already launched): the new job becomes current."""
         self._finish(pipeline, attempt, event_id, launched_job_id=job_id)
+        if incident_id:
+            step = {"step": "relaunched", "time": dt.datetime.now(dt.UTC), "job_id": job_id, "event_id": event_id}
+            self.collection.document(pipeline.name).collection("incidents").document(doc_id(incident_id)).set(
+                {"relaunched_job_id": job_id, "steps": firestore.ArrayUnion([step])}, merge=True
+            )
 
     def fail(self, pipeline: PipelineConfig, attempt: PendingAttempt, event_id: str, reason: str) -> None:
         """After a permanent launch error: release the claim, refund the retry, record why."""

@@ -46,7 +46,14 @@ locals {
         relaunch_on            = p.relaunch.relaunch_on
         healthy_period_seconds = p.relaunch.healthy_period_seconds
         launch_parameter       = local.launch_parameters[name]
+        stall                  = p.stall
       }
+    }
+    # Same as pipelines.system.stall_detection_settings(): the signals without their $comment.
+    stall_detection = {
+      alerts_topic     = local.system.stall_detection.alerts_topic
+      renotify_seconds = local.system.stall_detection.renotify_seconds
+      signals          = local.system.stall_detection.signals
     }
   }
 }
