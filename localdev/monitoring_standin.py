@@ -26,9 +26,10 @@ documented behaviour, and nothing more:
    Field values follow a real notification (``observed_value``/``threshold_value`` as
    strings, ``started_at``/``ended_at`` Unix seconds, ``ended_at`` null while open).
 
-Durations are scaled by one factor for the demo (``scale``; 1.0 is the configured values):
-the threshold, the duration, the re-notify interval and the sampling period (Cloud Monitoring
-aligns Pub/Sub metrics to 60 s, terraform/stall_detection.tf ``ALIGN_MAX`` over ``60s``).
+Durations come from ``stall_detection`` as the relauncher receives it, which the demo scales
+by one factor (``pipelines.system.scale_stall_settings``): the threshold, the duration and the
+re-notify interval; the demo samples every ``60 s x factor`` (Cloud Monitoring aligns the
+metric over 60 s, terraform/stall_detection.tf ``ALIGN_MAX`` over ``60s``).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from pipelines import system
+from relauncher import incidents
 
 SCHEMA_VERSION = "1.2"
 SIGNAL = "oldest_unacked_message_age"  # the one signal the local stack can measure
@@ -67,24 +69,24 @@ class Condition:
     duration_seconds: float
 
     @classmethod
-    def from_config(cls, pipeline: str, signal: str = SIGNAL, *, scale: float = 1.0) -> Condition:
-        spec = system.system()["stall_detection"]["signals"][signal]
+    def from_settings(cls, pipeline: str, detection: Mapping[str, Any], signal: str = SIGNAL) -> Condition:
+        """From ``stall_detection`` as the relauncher receives it (``RELAUNCHER_CONFIG``, scaled by the demo)."""
+        spec = detection["signals"][signal]
         return cls(
             pipeline=pipeline,
             signal=signal,
             metric_type=spec["metric_type"],
             resource_type=spec["resource_type"],
-            threshold_seconds=spec["threshold_seconds"] * scale,
-            duration_seconds=spec["duration_seconds"] * scale,
+            threshold_seconds=float(spec["threshold_seconds"]),
+            duration_seconds=float(spec["duration_seconds"]),
         )
 
 
-def renotify_seconds(scale: float = 1.0) -> float:
-    return float(system.system()["stall_detection"]["renotify_seconds"]) * scale
-
-
-def alerts_topic() -> str:
-    return str(system.system()["stall_detection"]["alerts_topic"])
+def detection_settings(scale: float = 1.0) -> dict[str, Any]:
+    """``stall_detection`` from config/system.json with every duration scaled by ``scale``
+    (``pipelines.system.scale_stall_settings``, the demo's one scale factor)."""
+    settings = {"pipelines": {}, "stall_detection": system.stall_detection_settings()}
+    return system.scale_stall_settings(settings, scale)["stall_detection"]
 
 
 @dataclass(frozen=True)
@@ -164,8 +166,10 @@ def notification(
 ) -> dict[str, Any]:
     """Cloud Monitoring's Pub/Sub notification JSON (schema 1.2) for an incident of ``cond``.
 
-    Names and texts follow terraform/stall_detection.tf (policy display name, condition display
-    name, filter, aggregation, user labels), so the local incident reads like the deployed one.
+    The fields the relauncher reads come from the parser's own builder
+    (``relauncher.incidents.notification``, so both sides of the interface change together);
+    the rest is filled as a real notification has it, with the names and texts of
+    terraform/stall_detection.tf (policy and condition display names, filter, aggregation).
     """
     threshold = _number(cond.threshold_seconds)
     duration = f"{_number(cond.duration_seconds)}s"
@@ -178,33 +182,33 @@ def notification(
         else f"returned to normal with a value of {observed_value:.3f}."
     )
     policy_id = f"{zlib.crc32(f'{cond.pipeline}.{cond.signal}'.encode()):019d}"  # stable, like a real id
-    return {
-        "version": SCHEMA_VERSION,
-        "incident": {
-            "incident_id": incident,
-            "scoping_project_id": project,
+    payload = incidents.notification(
+        incident_id=incident,
+        pipeline=cond.pipeline,
+        signal=cond.signal,
+        resource_type=cond.resource_type,
+        resource_labels={"project_id": project, "subscription_id": subscription_id},
+        metric_type=cond.metric_type,
+        started_at=started_at,
+        ended_at=None if state == OPEN else ended_at,
+        project_id=project,
+        policy_name=policy_name,
+    )
+    payload["incident"].update(
+        {
             "url": f"https://console.cloud.google.com/monitoring/alerting/alerts/{incident}"
             f"?channelType=cloud-pubsub&project={project}",
             "severity": "Error",
-            "started_at": int(started_at),
-            "ended_at": None if ended_at is None else int(ended_at),
-            "state": state,
             "summary": f"{metric_display} for {project} {subscription_id} {verb}",
             "apigee_url": "",
             "observed_value": f"{observed_value:.3f}",
             "threshold_value": threshold,
-            "resource": {
-                "type": cond.resource_type,
-                "labels": {"project_id": project, "subscription_id": subscription_id},
-            },
             "resource_type_display_name": "Cloud Pub/Sub Subscription",
             "resource_id": "",
             "resource_display_name": subscription_id,
             "resource_name": f"{project} {subscription_id}",
             "metric": {"type": cond.metric_type, "displayName": metric_display, "labels": {}},
             "metadata": {"system_labels": {}, "user_labels": {}},
-            "policy_name": policy_name,
-            "policy_user_labels": {"pipeline": cond.pipeline, "signal": cond.signal},
             "condition": {
                 "name": f"projects/{project}/alertPolicies/{policy_id}/conditions/{policy_id}",
                 "displayName": condition_name,
@@ -224,8 +228,9 @@ def notification(
                 "mime_type": "text/markdown",
                 "subject": f"Pipeline {cond.pipeline} stalled ({cond.signal})",
             },
-        },
-    }
+        }
+    )
+    return payload
 
 
 # -- the running stand-in --------------------------------------------------------------------------
@@ -271,8 +276,8 @@ class MonitoringStandIn:
         watches: Sequence[Watch],
         publish: Callable[[dict[str, Any]], None],
         *,
-        scale: float = 1.0,
-        sample_every: float | None = None,
+        renotify_seconds: float,
+        sample_every: float,
         clock: Callable[[], float] = time.time,
         listener: Listener | None = None,
         seed: int | None = None,
@@ -280,8 +285,8 @@ class MonitoringStandIn:
         self.project = project
         self.watches = list(watches)
         self.publish = publish
-        self.renotify_every = renotify_seconds(scale)
-        self.sample_every = sample_every if sample_every is not None else max(0.5, ALIGNMENT_SECONDS * scale)
+        self.renotify_every = renotify_seconds
+        self.sample_every = sample_every
         self.clock = clock
         self.listener = listener
         self.notices: list[Notice] = []

@@ -9,6 +9,7 @@ from the incremental :func:`step`, so a slip in either shows.
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -18,6 +19,8 @@ from hypothesis import strategies as st
 
 from localdev import monitoring_standin as ms
 from pipelines import system
+from relauncher import incidents
+from relauncher.events import MESSAGE_PUBLISHED
 
 THRESHOLD, DURATION = 9.0, 6.0
 COND = ms.Condition("orders", ms.SIGNAL, "m", "pubsub_subscription", THRESHOLD, DURATION)
@@ -90,7 +93,7 @@ def test_a_spike_that_recovers_within_the_duration_never_opens(before, spike, af
 
 
 def test_a_sustained_backlog_opens_once_renotifies_and_closes_when_it_drains():
-    cond = ms.Condition.from_config("orders", scale=0.01)
+    cond = ms.Condition.from_settings("orders", ms.detection_settings(0.01))
     spec = system.system()["stall_detection"]["signals"][ms.SIGNAL]
     assert (cond.threshold_seconds, cond.duration_seconds) == (
         spec["threshold_seconds"] * 0.01,
@@ -119,7 +122,7 @@ def test_oldest_unacked_age_is_the_oldest_unwritten_publish(times, data):
 
 
 def test_notification_is_the_documented_shape():
-    cond = ms.Condition.from_config("shipping", scale=0.01)
+    cond = ms.Condition.from_settings("shipping", ms.detection_settings(0.01))
     opened = ms.notification(
         cond,
         incident="0.abcdefghijkl",
@@ -147,23 +150,49 @@ def test_notification_is_the_documented_shape():
     json.dumps(opened)  # plain JSON
 
 
+@pytest.mark.parametrize("state", ["open", "closed"])
+def test_the_relauncher_parses_what_the_stand_in_publishes(state):
+    """The stand-in's notification goes through the function's strict parser unchanged."""
+    cond = ms.Condition.from_settings("orders", ms.detection_settings(0.01))
+    payload = ms.notification(
+        cond,
+        incident="0.abcdefghijkl",
+        project="p",
+        subscription_id="orders-analytics_x",
+        state=state,
+        started_at=1_700_000_000,
+        ended_at=1_700_000_042 if state == "closed" else None,
+        observed_value=15.25,
+    )
+    event = {"message": {"data": base64.b64encode(json.dumps(payload).encode()).decode(), "messageId": "1"}}
+    attributes = {"id": "1", "type": MESSAGE_PUBLISHED}
+    incident = incidents.parse_cloud_event(attributes, event)
+    assert isinstance(incident, incidents.Incident)
+    assert (incident.pipeline, incident.signal, incident.state) == ("orders", ms.SIGNAL, state)
+    assert (incident.observed_value, incident.threshold_value) == (15.25, 9.0)
+    assert incident.resource_labels["subscription_id"] == "orders-analytics_x"
+    assert incident.duration_seconds == (42.0 if state == "closed" else None)
+
+
 @pytest.mark.emulators
 def test_the_stand_in_publishes_open_renotify_close_to_the_alerts_topic(pubsub_emulator, project, unique_suffix):
     """Against the Pub/Sub emulator: what the relauncher's second trigger would receive, in order."""
     publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
-    topic = publisher.topic_path(project, f"{ms.alerts_topic()}-{unique_suffix}")
+    detection = ms.detection_settings(0.01)  # threshold 9 s, duration 6 s, re-notify every 18 s
+    topic = publisher.topic_path(project, f"{detection['alerts_topic']}-{unique_suffix}")
     sub = subscriber.subscription_path(project, f"alerts-{unique_suffix}")
     publisher.create_topic(name=topic)
     subscriber.create_subscription(name=sub, topic=topic)
 
     clock = {"t": 1_800_000_000.0}
     ages = iter([0.0, 5.0, 10.0, 12.0, 14.0, 16.0, 30.0, 40.0, 50.0, 60.0, 0.0])
-    cond = ms.Condition.from_config("orders", scale=0.01)  # threshold 9 s, duration 6 s
+    cond = ms.Condition.from_settings("orders", detection)
     standin = ms.MonitoringStandIn(
         project,
         [ms.Watch(cond, "orders-analytics", lambda now: next(ages))],
         ms.pubsub_publisher(project, topic),
-        scale=0.01,  # re-notify every 18 s
+        renotify_seconds=detection["renotify_seconds"],
+        sample_every=5.0,
         clock=lambda: clock["t"],
     )
     for _ in range(11):  # one sample every 5 s
