@@ -88,6 +88,7 @@ class LocalJob:
     exit_code: int | None = None
     stopping: bool = False  # cancelled or shut down: no FAILED event when it ends
     frozen_at: float | None = None  # monotonic time of the SIGSTOP that stalled it (never resumed)
+    states: list[tuple[float, str]] = field(default_factory=list)  # (monotonic, state) the job itself reported
     done: threading.Event = field(default_factory=threading.Event)
     running: threading.Event = field(default_factory=threading.Event)
 
@@ -274,6 +275,7 @@ class LocalJobRunner:
         self._notify("ended", job)
 
     def _set_state(self, job: LocalJob, state: str) -> None:
+        job.states.append((time.monotonic(), state))
         try:
             self.standin.set_state(job.job_id, state)
         except Exception as exc:  # the events topic may be gone during shutdown
