@@ -17,7 +17,7 @@ from google.cloud import firestore
 
 from localdev import emulators
 from localdev.demo import DemoConfig, Kill, Stall, render_summary, run_demo
-from pipelines import generator
+from pipelines import generator, system
 
 pytestmark = [pytest.mark.emulators, pytest.mark.slow]
 
@@ -39,9 +39,9 @@ def test_one_failure_and_one_stall_recover_and_nothing_is_lost(cloud, project, u
     cfg = DemoConfig(
         project=project,
         orders=24,
-        rate=10.0,  # slow enough that the stream goes on after the stall: the backlog is what Monitoring sees
+        rate=5.0,  # slow enough that the stream goes on after the stall: the backlog is what Monitoring sees
         max_retries=2,
-        kills=(Kill("orders", 0.3, "relaunch"),),
+        kills=(Kill("orders", 0.2, "relaunch"),),
         stall=Stall("orders", 0.6),
         rearm_after_exhausted=False,
         suffix=f"_{unique_suffix}",
@@ -50,7 +50,7 @@ def test_one_failure_and_one_stall_recover_and_nothing_is_lost(cloud, project, u
         stream=io.StringIO(),
     )
     result = run_demo(cfg, cloud=cloud)
-    summary = render_summary(result)
+    summary = render_summary(result) + "\n\nTimeline:\n" + cfg.stream.getvalue()
 
     # Exact conservation, per pipeline, against what the generator planted (computed, not typed in).
     expected = generator.expected_counts(generator.generate(cfg.seed, cfg.orders))
@@ -111,7 +111,13 @@ def test_one_failure_and_one_stall_recover_and_nothing_is_lost(cloud, project, u
     incident = next(i for i in incidents.values() if i["incident_id"] == st.incident_id)
     assert (incident["signal"], incident["first_decision"]) == ("oldest_unacked_message_age", "healing")
     assert incident["resource_labels"]["subscription_id"] == f"orders-analytics_{unique_suffix}"
-    assert incident["observed_value"] > incident["threshold_value"] == 9.0
+    threshold = system.system()["stall_detection"]["signals"]["oldest_unacked_message_age"]["threshold_seconds"]
+    notices = sorted((e for e in events if e.get("incident_id") == st.incident_id), key=lambda e: e["handled_time"])
+    opened = notices[0]  # the incident as it opened: the stalled job's backlog above the (scaled) threshold
+    assert (opened["incident_state"], opened["decision"]) == ("open", "healing"), notices
+    assert opened["observed_value"] > opened["threshold_value"] == pytest.approx(threshold * cfg.stall_scale)
+    # Its re-notification after the drain deadline is what cancels the stopped job and relaunches.
+    assert [e["decision"] for e in notices if e["incident_state"] == "open"][1] == "relaunched", notices
     assert incident["relaunch_job_name"] == "orders-analytics-a2" and incident["heal_step"] == "healed"
     assert incident["replacement_job_name"] == "orders-analytics-a2" and incident["replacement_running_time"]
     steps = [s["step"] for s in sorted(incident["steps"], key=lambda s: s["time"])]
