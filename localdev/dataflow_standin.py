@@ -120,6 +120,8 @@ class _Faults:
     held: bool = False
     release: threading.Event = field(default_factory=threading.Event)
     drains_held: bool = False
+    updates_held: bool = False
+    updates_release: threading.Event = field(default_factory=threading.Event)
     refuse_updates: int = 0
     refuse_message: str = ""
 
@@ -134,6 +136,7 @@ class DataflowStandIn:
         self.on_launch: LaunchHook | None = None
         self.launches: list[Launch] = []
         self.requests_seen = 0  # every LaunchFlexTemplate call, accepted or not
+        self.update_requests: list[tuple[str, str]] = []  # every UpdateJob call: (job id, requested state)
         self.abandoned = 0  # held launches whose caller went away (not performed)
         self.published: list[dict[str, Any]] = []
         self._jobs: dict[str, dataflow.Job] = {}
@@ -190,6 +193,7 @@ class DataflowStandIn:
 
     def stop(self) -> None:
         self.release_launches()
+        self.release_updates()
         if self._server is not None:
             self._server.stop(grace=None).wait(10)
             self._server = None
@@ -212,7 +216,9 @@ class DataflowStandIn:
             self.launches.clear()
             self.published.clear()
             self.requests_seen = 0
+            self.update_requests.clear()
             self.abandoned = 0
+            self._faults.updates_release.set()
             self._faults = _Faults()
 
     # -- fault injection ---------------------------------------------------------------------------
@@ -237,6 +243,28 @@ class DataflowStandIn:
         """Drains requested while held stay ``JOB_STATE_DRAINING`` forever (until :meth:`finish_drain`)."""
         with self._lock:
             self._faults.drains_held = held
+
+    def hold_updates(self) -> None:
+        """Block UpdateJob calls until :meth:`release_updates`; a held request is then performed even if
+        its caller went away (a request that reached Dataflow takes effect: the worse case for a crash)."""
+        with self._lock:
+            self._faults.updates_held = True
+            self._faults.updates_release.clear()
+
+    def release_updates(self) -> None:
+        with self._lock:
+            self._faults.updates_held = False
+            self._faults.updates_release.set()
+
+    def wait_for_job_state(self, job_id: str, state: str, timeout: float = 30.0) -> bool:
+        """Wait until the job is in ``state`` (e.g. after a held request was released)."""
+        with self._seen:
+            return self._seen.wait_for(lambda: self._jobs[job_id].current_state == _state(state), timeout)
+
+    def wait_for_update_requests(self, n: int, timeout: float = 30.0) -> bool:
+        """Wait until ``n`` UpdateJob calls have arrived (held or not)."""
+        with self._seen:
+            return self._seen.wait_for(lambda: len(self.update_requests) >= n, timeout)
 
     def refuse_next_updates(self, n: int, message: str = "") -> None:
         """The next ``n`` launches with ``update: true`` fail Dataflow's compatibility check."""
@@ -284,6 +312,7 @@ class DataflowStandIn:
             for key, value in fields.items():
                 setattr(job, key, value)
             snapshot = _copy(job)
+            self._seen.notify_all()
         self._publish(snapshot)
         return snapshot
 
@@ -465,6 +494,12 @@ class DataflowStandIn:
         on a terminal job, is refused.
         """
         requested = request.job.requested_state
+        with self._seen:
+            self.update_requests.append((request.job_id, requested.name))
+            self._seen.notify_all()
+            faults = self._faults
+        if faults.updates_held:
+            faults.updates_release.wait()
         transitional = {
             JobState.JOB_STATE_DRAINED: JobState.JOB_STATE_DRAINING,
             JobState.JOB_STATE_DRAINING: JobState.JOB_STATE_DRAINING,

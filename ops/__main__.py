@@ -2,7 +2,7 @@
 
 Examples::
 
-    python -m ops status                         # every pipeline, its attempts and last events
+    python -m ops status                         # every pipeline, heals in progress, open incidents, attempts, events
     python -m ops rearm orders --relaunch        # reset the budget and launch the next attempt
     python -m ops publish orders --count 20      # sample events (seeded generator)
     python -m ops smoke --project P --region R   # after deploy: resources, jobs, events end to end
@@ -141,7 +141,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--project", help="Google Cloud project (default: $GOOGLE_CLOUD_PROJECT)")
     sub = ap.add_subparsers(dest="command", required=True)
 
-    st = sub.add_parser("status", help="pipelines' state and audit trail (events, attempts) from Firestore")
+    st = sub.add_parser(
+        "status", help="pipelines' state, heals in progress, open incidents and audit trail from Firestore"
+    )
     st.add_argument("pipeline", nargs="?", choices=system.pipeline_names(), help="one pipeline (default: all)")
     st.add_argument("--events", type=int, default=20, help="show at most this many recent events per pipeline")
     st.set_defaults(func=cmd_status)

@@ -1,4 +1,4 @@
-"""Read the relauncher's Firestore audit trail: pipelines, their events and their attempts."""
+"""Read the relauncher's Firestore audit trail: pipelines, their events, attempts and stall incidents."""
 
 from __future__ import annotations
 
@@ -17,6 +17,12 @@ class PipelineAudit:
     record: dict[str, Any]
     events: list[dict[str, Any]] = field(default_factory=list)
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    incidents: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def open_incidents(self) -> list[dict[str, Any]]:
+        """Incidents Monitoring has not closed yet (no closed notification recorded)."""
+        return [i for i in self.incidents if i.get("incident_state") != "closed"]
 
 
 def _when(doc: dict[str, Any]) -> dt.datetime:
@@ -42,8 +48,12 @@ def read_audit(db: firestore.Client, collection: str, pipelines: list[str] | Non
             ({"n": int(d.id), **d.to_dict()} for d in ref.collection("attempts").stream() if d.id.isdigit()),
             key=lambda a: a["n"],
         )
-        if snap.exists or events or attempts:
-            out.append(PipelineAudit(ref.id, record, events, attempts))
+        incidents = sorted(
+            ({"id": d.id, **d.to_dict()} for d in ref.collection("incidents").stream()),
+            key=lambda i: i.get("started_at") or dt.datetime.min.replace(tzinfo=dt.UTC),
+        )
+        if snap.exists or events or attempts or incidents:
+            out.append(PipelineAudit(ref.id, record, events, attempts, incidents))
     return sorted(out, key=lambda a: a.name)
 
 
@@ -66,6 +76,7 @@ def render_audit(audits: list[PipelineAudit], *, max_events: int = 20) -> str:
         )
         if r.get("pending_attempt"):
             lines.append(f"  pending attempt: {r['pending_attempt']}")
+        lines.extend(_render_stall(a))
         lines.append(f"  attempts ({len(a.attempts)}):")
         for att in a.attempts:
             lines.append(
@@ -81,3 +92,28 @@ def render_audit(audits: list[PipelineAudit], *, max_events: int = 20) -> str:
                 f"{ev.get('reason', '')}"
             )
     return "\n".join(lines) if lines else "(no pipeline records)"
+
+
+def _render_stall(a: PipelineAudit) -> list[str]:
+    """The heal in progress (from the pipeline record) and the open incidents, for ``ops status``."""
+    lines: list[str] = []
+    heal = a.record.get("heal")
+    if heal:
+        lines.append(
+            f"  heal in progress: incident {heal.get('incident_id')} {heal.get('action')}"
+            f" of job {heal.get('job_id')}, step {heal.get('step')}, started {_fmt_time(heal.get('started'))},"
+            f" deadline {_fmt_time(heal.get('deadline'))}"
+        )
+    if not a.incidents:
+        return lines
+    open_ = a.open_incidents
+    lines.append(f"  open incidents ({len(open_)} of {len(a.incidents)}):")
+    for inc in open_:
+        steps = " > ".join(str(s.get("step")) for s in inc.get("steps") or [])
+        lines.append(
+            f"    {inc['id']} {inc.get('signal', '-')}"
+            f" {inc.get('observed_value', '-')} > {inc.get('threshold_value', '-')}"
+            f" since {_fmt_time(inc.get('started_at'))}: {inc.get('first_decision', '-')}"
+            f" ({inc.get('heal_step', '-')}) {steps}"
+        )
+    return lines

@@ -1,6 +1,8 @@
 """Cloud Function entry point ``relaunch`` (2nd gen, CloudEvent trigger).
 
-Deployed from this directory alone; it reads everything from env:
+Two triggers call it: Dataflow job-status events and, on the alerts topic, Cloud Monitoring
+incident notifications (stalled jobs; README "Stalled jobs"). Deployed from this directory
+alone; it reads everything from env:
 ``RELAUNCHER_CONFIG`` (JSON, see README "Relauncher"), optional
 ``DATAFLOW_ENDPOINT`` (host:port of a local Dataflow stand-in) and, locally,
 ``FIRESTORE_EMULATOR_HOST``.
@@ -38,6 +40,7 @@ def _deps() -> dict[str, object]:
 
 @functions_framework.cloud_event
 def relaunch(cloud_event: CloudEvent) -> None:
-    """Handle one Dataflow job-status event; an exception (HTTP 500) asks Eventarc to retry."""
+    """Handle one Dataflow job-status event or Cloud Monitoring incident; an exception (HTTP 500) asks Eventarc
+    to retry."""
     outcome: Outcome = handle_safely(cloud_event.get_attributes(), cloud_event.data, **_deps())
     del outcome

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import grpc
 import pytest
+from google.cloud import dataflow_v1beta3 as dataflow
 from google.cloud import firestore
+from google.cloud.dataflow_v1beta3.services.flex_templates_service.transports import FlexTemplatesServiceGrpcTransport
+from google.cloud.dataflow_v1beta3.services.jobs_v1_beta3.transports import JobsV1Beta3GrpcTransport
 
 from localdev.dataflow_standin import DataflowStandIn, RelauncherProcess
 from relauncher.store import Store
@@ -42,3 +46,14 @@ def world(clean_firestore, standin: DataflowStandIn, project: str):
     client = firestore.Client(project=project)
     cfg = config(project)
     return Store(client, cfg.collection), cfg
+
+
+@pytest.fixture
+def clients(server):
+    """Real Dataflow clients on a plain channel to the test module's ``server`` fixture (a stand-in)."""
+    channel = grpc.insecure_channel(server.endpoint)
+    yield (
+        dataflow.FlexTemplatesServiceClient(transport=FlexTemplatesServiceGrpcTransport(channel=channel)),
+        dataflow.JobsV1Beta3Client(transport=JobsV1Beta3GrpcTransport(channel=channel)),
+    )
+    channel.close()

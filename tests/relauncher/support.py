@@ -88,3 +88,40 @@ def post(url: str, attrs: dict[str, str], data: Any, mode: str = "binary", timeo
 
 def post_raw(url: str, headers: dict[str, str], body: bytes, timeout: float = 60) -> requests.Response:
     return requests.post(url, headers=headers, data=body, timeout=timeout)
+
+
+def incident_event(
+    job: Any,
+    *,
+    incident_id: str = "0.stall1",
+    state: str = "open",
+    started_at: dt.datetime,
+    signal: str = "oldest_unacked_message_age",
+    pipeline: str = "orders",
+    event_id: str | None = None,
+) -> tuple[dict[str, str], Any]:
+    """A Cloud Monitoring incident notification, as the alerts topic's messagePublished CloudEvent delivers it."""
+    from relauncher.incidents import notification
+
+    spec = system.system()["stall_detection"]["signals"][signal]
+    if spec["resource_type"] == "dataflow_job":
+        labels = {"project_id": "test-project", "job_id": job.id, "job_name": job.name, "region": REGION}
+    else:
+        labels = {
+            "project_id": "test-project",
+            "subscription_id": system.system()["pipelines"][pipeline]["subscription"],
+        }
+    body = notification(
+        incident_id=incident_id,
+        pipeline=pipeline,
+        signal=signal,
+        resource_type=spec["resource_type"],
+        resource_labels=labels,
+        metric_type=spec["metric_type"],
+        started_at=started_at.timestamp(),
+        ended_at=(started_at + dt.timedelta(minutes=25)).timestamp() if state == "closed" else None,
+        observed_value=spec["threshold_seconds"] * 1.5,
+        threshold_value=spec["threshold_seconds"],
+        project_id="test-project",
+    )
+    return message_published(body, event_id)

@@ -165,6 +165,7 @@ UTC = dt.UTC
             {"observed_value": 1234.5, "threshold_value": 900.0, "state": "open"},
             id="numbers-and-upper-case-state",
         ),
+        pytest.param(_with(SUBSCRIPTION_OPEN, ended_at=0), {"ended_at": None, "state": "open"}, id="open-ended-at-0"),
         pytest.param(
             _with(SUBSCRIPTION_OPEN, condition_name=_DROP, observed_value=_DROP),
             {"condition_name": "Oldest unacked message age above 900 s", "observed_value": None},
@@ -185,6 +186,8 @@ def test_real_shaped_notifications_parse(body, expected):
     ("body", "reason"),
     [
         pytest.param({**SUBSCRIPTION_OPEN, "version": "1.1"}, "version", id="unknown-version"),
+        pytest.param({**SUBSCRIPTION_OPEN, "version": "test"}, "version", id="console-test-notification"),
+        pytest.param(_with(SUBSCRIPTION_OPEN, state="closed", ended_at=0), "no ended_at", id="closed-ended-at-0"),
         pytest.param({"version": "1.2", "incident": "open"}, "not an object", id="incident-not-object"),
         pytest.param(_with(SUBSCRIPTION_OPEN, incident_id=_DROP), "incident_id", id="no-id"),
         pytest.param(_with(SUBSCRIPTION_OPEN, state="acknowledged"), "open or closed", id="unknown-state"),

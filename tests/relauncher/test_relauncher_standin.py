@@ -12,8 +12,6 @@ import pytest
 from google.api_core import exceptions as gexc
 from google.cloud import dataflow_v1beta3 as dataflow
 from google.cloud import pubsub_v1
-from google.cloud.dataflow_v1beta3.services.flex_templates_service.transports import FlexTemplatesServiceGrpcTransport
-from google.cloud.dataflow_v1beta3.services.jobs_v1_beta3.transports import JobsV1Beta3GrpcTransport
 
 from localdev.dataflow_standin import DataflowStandIn, RelauncherProcess
 from relauncher.launcher import Launcher, PermanentLaunchError, launch_parameter
@@ -28,16 +26,6 @@ ALL = dataflow.ListJobsRequest.Filter.ALL
 def server(project):
     with DataflowStandIn(project, REGION) as s:
         yield s
-
-
-@pytest.fixture
-def clients(server):
-    channel = grpc.insecure_channel(server.endpoint)
-    yield (
-        dataflow.FlexTemplatesServiceClient(transport=FlexTemplatesServiceGrpcTransport(channel=channel)),
-        dataflow.JobsV1Beta3Client(transport=JobsV1Beta3GrpcTransport(channel=channel)),
-    )
-    channel.close()
 
 
 def launch(flex, project, name, pipeline="orders"):

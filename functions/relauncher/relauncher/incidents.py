@@ -16,7 +16,7 @@ documented under "Schema structure" for webhook and Pub/Sub channels
                   "condition": {"name": "projects/.../conditions/...", "displayName": "..."},
                   "condition_name": "...", ...}}
 
-``started_at``/``ended_at`` are Unix seconds (``ended_at`` null while open); observed and
+``started_at``/``ended_at`` are Unix seconds (``ended_at`` null, or 0, while open); observed and
 threshold values are strings in the documented example, numbers are accepted too. The alert
 policies carry ``user_labels = {pipeline, signal}`` (terraform/stall_detection.tf), which is how an
 incident names its pipeline and signal. Everything here is pure; anything else raises
@@ -174,7 +174,8 @@ def parse_incident(body: Mapping[str, Any], *, event_id: str, event_type: str) -
     started_at = _unix_time(raw.get("started_at"), "started_at")
     if started_at is None:
         raise MalformedEvent("incident has no started_at")
-    ended_at = _unix_time(raw.get("ended_at"), "ended_at")
+    # Some notifications (e.g. the console's test notification) carry 0 for "not ended": read it as null.
+    ended_at = None if raw.get("ended_at") in (0, "0") else _unix_time(raw.get("ended_at"), "ended_at")
     if state == CLOSED and ended_at is None:
         raise MalformedEvent("closed incident has no ended_at")
     if ended_at is not None and ended_at < started_at:
@@ -261,8 +262,8 @@ def notification(
             "started_at": int(started_at),
             "ended_at": None if ended_at is None else int(ended_at),
             "state": state,
-            "summary": f"{metric_type} for {resource_labels} is above the threshold of {threshold_value}"
-            f" with a value of {observed_value}.",
+            "summary": f"{metric_type.rsplit('/', 1)[-1]} for {project_id} {' '.join(resource_labels.values())}"
+            f" is above the threshold of {threshold_value} with a value of {observed_value}.",
             "observed_value": None if observed_value is None else str(observed_value),
             "threshold_value": None if threshold_value is None else str(threshold_value),
             "resource": {"type": resource_type, "labels": dict(resource_labels)},

@@ -481,7 +481,9 @@ def decide_incident(
             incident_record=_closed_record(incident),
             incident_step={"step": "closed", "time": now, "ended_at": incident.ended_at},
         )
-    heal = state.heal
+    # A heal blocks new ones while its stalled job is still current; once the job was replaced (relaunch
+    # or update) the heal only waits for the replacement's RUNNING, and the rules below judge the new job.
+    heal = state.heal if state.heal is not None and state.heal.job_id == state.current_job_id else None
     if state.pending is not None:
         pending = state.pending
         if pending.trigger_event == incident.event_id:
@@ -627,10 +629,14 @@ def decide_status(
         return Decision(
             DUPLICATE, why, launch=pending, action=HealAction(CANCEL, heal.job_id, heal.job_name, heal.incident_id)
         )
-    escalated = _escalation(state, pipeline, status.event_id, now)
+    # An event that shows the stalled job ending (e.g. UPDATED) is that job's answer: never escalate on it.
+    ending = status.job_id == heal.job_id and status.terminal
+    escalated = None if ending else _escalation(state, pipeline, status.event_id, now)
     if escalated is not None:
         return escalated
-    decision = decide(state, status, pipeline)
+    # The stalled job's RUNNING time says nothing about health: never reset the budget on its events.
+    basis = dataclasses.replace(state, running_since=None) if status.job_id == heal.job_id else state
+    decision = decide(basis, status, pipeline)
     new = decision.state
     if new is None or new.heal is None or new.current_job_id == new.heal.job_id or status.job_id != new.current_job_id:
         return decision

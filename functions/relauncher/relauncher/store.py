@@ -91,8 +91,15 @@ def state_to_doc(state: PipelineState, pipeline: PipelineConfig) -> dict[str, An
 
 
 def first_launch_doc(job_id: str, job_name: str, pipeline: PipelineConfig) -> dict[str, Any]:
-    """``pipelines/{p}`` as the first launch (Workflows, or the local stack) writes it: attempt 0."""
-    return state_to_doc(PipelineState(current_job_id=job_id, current_job_name=job_name), pipeline)
+    """``pipelines/{p}`` as the first launch (Workflows, or the local stack) writes it: attempt 0.
+
+    The stall fields are left out (absent reads as "no heal"): the Workflows definition writes this
+    exact field set and need not know about heals.
+    """
+    doc = state_to_doc(PipelineState(current_job_id=job_id, current_job_name=job_name), pipeline)
+    for stall_only in ("heal", "last_heal_time"):
+        del doc[stall_only]
+    return doc
 
 
 class Store:
