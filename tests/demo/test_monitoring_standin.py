@@ -121,18 +121,22 @@ def test_oldest_unacked_age_is_the_oldest_unwritten_publish(times, data):
     assert ms.oldest_unacked_age(now, times, fewer) <= age  # writing messages never makes it older
 
 
-def test_notification_is_the_documented_shape():
-    cond = ms.Condition.from_settings("shipping", ms.detection_settings(0.01))
-    opened = ms.notification(
-        cond,
+def _notification(pipeline: str, state: str, *, started_at: float, ended_at: float | None, observed: float):
+    """A notification of the stand-in at the demo's scale (threshold 9 s, duration 6 s)."""
+    return ms.notification(
+        ms.Condition.from_settings(pipeline, ms.detection_settings(0.01)),
         incident="0.abcdefghijkl",
         project="p",
-        subscription_id="shipping-analytics",
-        state="open",
-        started_at=1_700_000_000.7,
-        ended_at=None,
-        observed_value=12.5,
+        subscription_id=f"{pipeline}-analytics_x",
+        state=state,
+        started_at=started_at,
+        ended_at=ended_at,
+        observed_value=observed,
     )
+
+
+def test_notification_is_the_documented_shape():
+    opened = _notification("shipping", "open", started_at=1_700_000_000.7, ended_at=None, observed=12.5)
     assert opened["version"] == "1.2"
     inc = opened["incident"]
     assert (inc["incident_id"], inc["scoping_project_id"], inc["state"]) == ("0.abcdefghijkl", "p", "open")
@@ -140,7 +144,7 @@ def test_notification_is_the_documented_shape():
     assert (inc["observed_value"], inc["threshold_value"]) == ("12.500", "9")
     assert inc["resource"] == {
         "type": "pubsub_subscription",
-        "labels": {"project_id": "p", "subscription_id": "shipping-analytics"},
+        "labels": {"project_id": "p", "subscription_id": "shipping-analytics_x"},
     }
     assert inc["metric"]["type"] == "pubsub.googleapis.com/subscription/oldest_unacked_message_age"
     assert inc["policy_user_labels"] == {"pipeline": "shipping", "signal": "oldest_unacked_message_age"}
@@ -153,17 +157,8 @@ def test_notification_is_the_documented_shape():
 @pytest.mark.parametrize("state", ["open", "closed"])
 def test_the_relauncher_parses_what_the_stand_in_publishes(state):
     """The stand-in's notification goes through the function's strict parser unchanged."""
-    cond = ms.Condition.from_settings("orders", ms.detection_settings(0.01))
-    payload = ms.notification(
-        cond,
-        incident="0.abcdefghijkl",
-        project="p",
-        subscription_id="orders-analytics_x",
-        state=state,
-        started_at=1_700_000_000,
-        ended_at=1_700_000_042 if state == "closed" else None,
-        observed_value=15.25,
-    )
+    ended_at = 1_700_000_042 if state == "closed" else None
+    payload = _notification("orders", state, started_at=1_700_000_000, ended_at=ended_at, observed=15.25)
     event = {"message": {"data": base64.b64encode(json.dumps(payload).encode()).decode(), "messageId": "1"}}
     attributes = {"id": "1", "type": MESSAGE_PUBLISHED}
     incident = incidents.parse_cloud_event(attributes, event)
