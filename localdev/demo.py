@@ -10,7 +10,14 @@ What runs (all real parts, no cloud account):
 - the parallel first launch the Workflows definition does (:mod:`localdev.first_launch`);
 - the seeded generator publishing at a steady rate; failure injection; a live
   timeline; a summary with the conservation check, recovery times against
-  30-second polling, the Firestore audit and the insight views; the HTML report.
+  30-second polling, the Firestore audit and the insight views; the HTML report;
+- after the failures, a stall: one job's process group is stopped (SIGSTOP), so it
+  stays RUNNING and progresses no more; the local Cloud Monitoring
+  (:mod:`localdev.monitoring_standin`) opens an incident on its subscription's
+  oldest unacknowledged message age and publishes it to the alerts topic, which a
+  second push subscription delivers to the same function; the relauncher drains,
+  then (the stopped job never drains) cancels and relaunches it. Every stall
+  duration is config/system.json's times ``stall_scale`` (printed).
 
 Failure injection kills a job's whole process group with SIGKILL at a quiescent
 moment: publishing pauses until the job has written everything it has pulled,
@@ -22,7 +29,7 @@ only after its checkpoint is durable.
 
 Exit status: 0 when conservation holds, every window's aggregate equals the deduplicated facts
 (``aggregates_match_facts=ok pipeline=<name>``, :mod:`localdev.aggregates_check`) and every
-expected recovery happened.
+expected recovery happened, the stalled job's heal included.
 """
 
 from __future__ import annotations
