@@ -336,9 +336,12 @@ class Demo:
             self._follow_audit()
             if pending_kills and self.publisher.fraction() >= pending_kills[0].at and not self._recovery_pending:
                 self._inject(pending_kills.pop(0))
-            elif stall and not pending_kills and not self._recovery_pending and self.publisher.fraction() >= stall.at:
-                self._stall(stall)
-                stall = None
+            elif stall and not pending_kills and self.publisher.fraction() >= stall.at:
+                if self._recovery_pending:  # hold the rest of the stream for after the stall: it is the backlog
+                    self.publisher.pause()
+                else:
+                    self._stall(stall)
+                    stall = None
             if (
                 self.publisher.done.is_set()
                 and not pending_kills
