@@ -205,6 +205,9 @@ def test_real_shaped_notifications_parse(body, expected):
         pytest.param(_with(SUBSCRIPTION_OPEN, resource={"labels": {}}), "type", id="resource-without-type"),
         pytest.param(_with(SUBSCRIPTION_OPEN, observed_value="high"), "number", id="value-not-number"),
         pytest.param(_with(SUBSCRIPTION_OPEN, observed_value="NaN"), "finite", id="value-nan"),
+        # Found by the fuzz test below: an integer too large for a float crashed the parser.
+        pytest.param(_with(SUBSCRIPTION_OPEN, observed_value=10**400), "not a number", id="value-huge-int"),
+        pytest.param(_with(SUBSCRIPTION_OPEN, started_at=10**400), "Unix seconds", id="start-huge-int"),
         pytest.param(_with(SUBSCRIPTION_OPEN, metric=[]), "metric", id="metric-not-object"),
     ],
 )
@@ -274,3 +277,14 @@ def test_any_field_replaced_by_any_json_parses_or_is_malformed(field, value):
     except MalformedEvent:
         return
     assert isinstance(incident, Incident) and incident.state in ("open", "closed")
+
+
+@settings(max_examples=200, deadline=None)
+@given(body=JSONISH)
+def test_any_json_as_the_incident_parses_or_is_malformed(body):
+    attrs, data = message_published({"version": "1.2", "incident": body})
+    try:
+        incident = parse_cloud_event(attrs, data)
+    except MalformedEvent:
+        return
+    assert isinstance(incident, Incident)

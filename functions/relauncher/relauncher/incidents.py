@@ -152,8 +152,8 @@ def _number(value: Any, key: str) -> float | None:
         raise MalformedEvent(f"incident {key} {value!r} is not a number")
     try:
         number = float(value)
-    except ValueError as exc:
-        raise MalformedEvent(f"incident {key} {value!r} is not a number") from exc
+    except (ValueError, OverflowError) as exc:
+        raise MalformedEvent(f"incident {key} {str(value)[:40]!r} is not a number") from exc
     if not math.isfinite(number):
         raise MalformedEvent(f"incident {key} {value!r} is not a finite number")
     return number
