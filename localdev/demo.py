@@ -10,7 +10,14 @@ What runs (all real parts, no cloud account):
 - the parallel first launch the Workflows definition does (:mod:`localdev.first_launch`);
 - the seeded generator publishing at a steady rate; failure injection; a live
   timeline; a summary with the conservation check, recovery times against
-  30-second polling, the Firestore audit and the insight views; the HTML report.
+  30-second polling, the Firestore audit and the insight views; the HTML report;
+- after the failures, a stall: one job's process group is stopped (SIGSTOP), so it
+  stays RUNNING and progresses no more; the local Cloud Monitoring
+  (:mod:`localdev.monitoring_standin`) opens an incident on its subscription's
+  oldest unacknowledged message age and publishes it to the alerts topic, which a
+  second push subscription delivers to the same function; the relauncher drains,
+  then (the stopped job never drains) cancels and relaunches it. Every stall
+  duration is config/system.json's times ``stall_scale`` (printed).
 
 Failure injection kills a job's whole process group with SIGKILL at a quiescent
 moment: publishing pauses until the job has written everything it has pulled,
@@ -22,7 +29,7 @@ only after its checkpoint is durable.
 
 Exit status: 0 when conservation holds, every window's aggregate equals the deduplicated facts
 (``aggregates_match_facts=ok pipeline=<name>``, :mod:`localdev.aggregates_check`) and every
-expected recovery happened.
+expected recovery happened, the stalled job's heal included.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from typing import Any
 from google.cloud import firestore
 
 from localdev import aggregates_check, conservation, emulators, first_launch, provision, recovery
+from localdev import monitoring_standin as monitoring
 from localdev.dataflow_standin import RelauncherProcess
 from localdev.local_jobs import LocalDataflow, LocalJob, LocalJobRunner
 from localdev.publisher import RatePublisher
@@ -60,6 +68,38 @@ class Kill:
     pipeline: str
     at: float
     expect: str  # "relaunch" | "exhausted"
+
+
+@dataclass(frozen=True)
+class Stall:
+    """Stall ``pipeline``'s current job (SIGSTOP) once ``at`` of the stream is published, after the kills."""
+
+    pipeline: str
+    at: float
+
+
+@dataclass
+class StallOutcome:
+    """What the stall scene measured (monotonic times; wall-clock for the incident)."""
+
+    pipeline: str
+    job_name: str
+    started_at: float  # SIGSTOP (monotonic)
+    started_wall: float
+    detected_at: float | None = None  # incident opened (monotonic, from its wall-clock time)
+    incident_id: str = ""
+    replacement: str = ""
+    recovered_at: float | None = None  # replacement RUNNING and a message published during the stall written
+    closed_at: float | None = None
+    polling_tick: float | None = None  # when 30 s polling would have seen the job end (None: never)
+
+    @property
+    def detect_seconds(self) -> float | None:
+        return None if self.detected_at is None else self.detected_at - self.started_at
+
+    @property
+    def recovery_seconds(self) -> float | None:
+        return None if self.recovered_at is None else self.recovered_at - self.started_at
 
 
 @dataclass
@@ -80,6 +120,13 @@ class DemoConfig:
         Kill("orders", 0.6, "exhausted"),
     )
     rearm_after_exhausted: bool = True  # the operator re-arms with the ops CLI so the backlog drains
+    # After the kills, one job stalls without failing; the local Monitoring stand-in detects it and the
+    # relauncher heals it. Every stall duration (threshold, window, re-notify, drain deadline, cool-down)
+    # is config/system.json's times this one factor: 0.015 turns 15 minutes into 13.5 seconds. Smaller
+    # factors make the kill scenes' backlog (a replacement needs several seconds to write on a busy
+    # machine) look like a stall: the summary prints the margin ("highest oldest-unacked age outside").
+    stall: Stall | None = Stall("orders", 0.7)
+    stall_scale: float = 0.015
     suffix: str = ""  # appended to topics, subscriptions and the dataset (tests share emulators)
     recovery_timeout: float = 90.0
     drain_timeout: float = 120.0
@@ -104,6 +151,11 @@ class DemoResult:
     launches: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     aggregates: list[aggregates_check.CheckResult] = field(default_factory=list)
+    stall: StallOutcome | None = None
+    stall_scale: float = 1.0
+    # Highest oldest-unacked age the Monitoring stand-in sampled per pipeline outside the stall (false-alarm margin).
+    quiet_max_age: dict[str, float] = field(default_factory=dict)
+    stall_threshold_s: float = 0.0
 
     @property
     def conservation_ok(self) -> bool:
@@ -117,12 +169,21 @@ class DemoResult:
     def figures(self) -> dict[str, str]:
         secs = [r.seconds for r in self.recoveries]
         polls = [r.polling_seconds() for r in self.recoveries]
-        return {
+        out = {
             "recovery_p50_s": f"{recovery.p50(secs):.1f}",
             "recovery_max_s": f"{max(secs):.1f}" if secs else "nan",
             "polling_recovery_p50_s": f"{recovery.p50(polls):.1f}",
-            "conservation": "ok" if self.conservation_ok else "FAILED",
         }
+        if self.stall is not None:
+            st = self.stall
+            out["stall_time_scale"] = f"{self.stall_scale:g}"
+            out["stuck_detect_s"] = "nan" if st.detect_seconds is None else f"{st.detect_seconds:.1f}"
+            out["stuck_recovery_s"] = "nan" if st.recovery_seconds is None else f"{st.recovery_seconds:.1f}"
+            out["polling_stuck_recovery"] = (
+                "never" if st.polling_tick is None else f"{st.polling_tick - st.started_at:.1f}"
+            )
+        out["conservation"] = "ok" if self.conservation_ok else "FAILED"
+        return out
 
 
 class _Interrupted(Exception):
@@ -164,11 +225,12 @@ def deployment(cfg: DemoConfig) -> dict[str, Any]:
 
 
 def demo_settings(cfg: DemoConfig) -> dict[str, Any]:
-    """``RELAUNCHER_CONFIG`` for the local function: the shared settings with the demo's retry budget."""
+    """``RELAUNCHER_CONFIG`` for the local function: the shared settings with the demo's retry budget,
+    and every stall duration scaled by ``cfg.stall_scale`` (the Monitoring stand-in reads the same)."""
     settings = system.relauncher_settings(deployment(cfg), project=cfg.project, region=cfg.region)
     for p in settings["pipelines"].values():
         p["max_retries"] = cfg.max_retries
-    return settings
+    return system.scale_stall_settings(settings, cfg.stall_scale)
 
 
 class Demo:
@@ -191,6 +253,10 @@ class Demo:
         self.messages = generator.generate(cfg.seed, cfg.orders)
         self.expected = generator.expected_counts(self.messages)
         self._recovery_pending: list[tuple[Kill, LocalJob]] = []
+        self.monitor: monitoring.MonitoringStandIn | None = None
+        self._stall_job: LocalJob | None = None
+        self._stall_checked = 0.0
+        self.result.stall_scale = cfg.stall_scale
 
     # -- setup -----------------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -206,8 +272,16 @@ class Demo:
         self.function.dataflow_endpoint = self.standin.endpoint
         self.function.start()
         provision.create_push_subscription(cfg.project, f"{EVENTS_TOPIC}{cfg.suffix}", events_sub, self.function.url)
+        # Incidents reach the same function the same way (in the cloud: the alerts topic's Eventarc trigger).
+        self.alerts_topic = self.settings["stall_detection"]["alerts_topic"] + cfg.suffix
+        alerts_sub = f"{self.alerts_topic}-to-relauncher"
+        provision.create_push_subscription(cfg.project, self.alerts_topic, alerts_sub, self.function.url)
         self.result.pids.append(self.function.process.proc.pid)  # type: ignore[union-attr]
-        tl.log("setup", f"relauncher on {self.function.url} (push subscription {events_sub}); budget {cfg.max_retries}")
+        tl.log(
+            "setup",
+            f"relauncher on {self.function.url} (push subscriptions {events_sub}, {alerts_sub}); "
+            f"budget {cfg.max_retries}; stall durations x{cfg.stall_scale:g}",
+        )
         self.runner = LocalJobRunner(
             self.standin,
             env,
@@ -228,6 +302,8 @@ class Demo:
             self.tl.log(job.pipeline, f"{job.job_name} RUNNING", at=job.running_at)
         elif what == "ended" and job.end_state == "JOB_STATE_FAILED":
             self.tl.log(job.pipeline, f"{job.job_name} FAILED (exit {job.exit_code}): status event published")
+        elif what == "ended" and job.frozen_at is not None:
+            self.tl.log(job.pipeline, f"{job.job_name}: stopped process group killed (cancelled through the API)")
 
     # -- phases ----------------------------------------------------------------------------------------
     def launch(self) -> None:
@@ -248,16 +324,31 @@ class Demo:
         self.publisher = RatePublisher(self.topics, self.messages, self.cfg.rate).start()
         exp = ", ".join(f"{p} {c['published']}" for p, c in sorted(self.expected.items()))
         self.tl.log("generator", f"publishing {self.publisher.total} messages at {self.cfg.rate:g}/s ({exp})")
+        self._start_monitoring()
         pending_kills = list(self.cfg.kills)
+        stall = self.cfg.stall
         while True:
             self._status()
             if self.publisher.error is not None:
                 raise RuntimeError(f"publisher failed: {self.publisher.error!r}")
             self._check_recoveries()
+            self._check_stall()
             self._follow_audit()
             if pending_kills and self.publisher.fraction() >= pending_kills[0].at and not self._recovery_pending:
                 self._inject(pending_kills.pop(0))
-            if self.publisher.done.is_set() and not pending_kills and not self._recovery_pending:
+            elif stall and not pending_kills and self.publisher.fraction() >= stall.at:
+                if self._recovery_pending:  # hold the rest of the stream for after the stall: it is the backlog
+                    self.publisher.pause()
+                else:
+                    self._stall(stall)
+                    stall = None
+            if (
+                self.publisher.done.is_set()
+                and not pending_kills
+                and not self._recovery_pending
+                and (stall is None or self.publisher.fraction() < stall.at)  # a stall point past the end: none
+                and self._stall_job is None
+            ):
                 break
             time.sleep(0.2)
         self.tl.log("generator", f"published all {self.publisher.count} messages")
@@ -283,8 +374,11 @@ class Demo:
                 if (pipeline, doc.id) in self._seen_events or not ev.get("final", True):
                     continue
                 self._seen_events.add((pipeline, doc.id))
-                state = str(ev.get("state", "")).removeprefix("JOB_STATE_")
-                self.tl.log("relauncher", f"{ev.get('job_name')} {state} -> {ev.get('decision')}: {ev.get('reason')}")
+                if ev.get("incident_id"):
+                    what = f"incident {ev['incident_id']} {ev.get('incident_state', '')}"
+                else:
+                    what = f"{ev.get('job_name')} {str(ev.get('state', '')).removeprefix('JOB_STATE_')}"
+                self.tl.log("relauncher", f"{what} -> {ev.get('decision')}: {ev.get('reason')}")
 
     def _quiesce(self, pipeline: str, timeout: float = 60.0) -> bool:
         """Pause publishing until ``pipeline`` has written every message published so far."""
@@ -365,6 +459,147 @@ class Demo:
                 self.result.missing_recoveries.append(f"{kill.pipeline}: no {kill.expect} after {waited:.0f}s")
                 self.tl.log(kill.pipeline, f"NO {kill.expect.upper()} within {waited:.0f}s")
                 self._recovery_pending.remove(item)
+
+    # -- the stall scene ---------------------------------------------------------------------------------
+    def stop_monitoring(self) -> None:
+        """Stop the Monitoring stand-in and keep how close the healthy stretches came to the threshold."""
+        if self.monitor is None:
+            return
+        self.monitor.stop()
+        st = self.result.stall
+        for w in self.monitor.watches:
+            start = end = None
+            if st is not None and w.condition.pipeline == st.pipeline:
+                start = st.started_wall
+                end = None if st.closed_at is None else st.started_wall + (st.closed_at - st.started_at)
+            self.result.quiet_max_age[w.condition.pipeline] = _max_outside(w.samples, start, end)
+        self.result.stall_threshold_s = self.monitor.watches[0].condition.threshold_seconds
+        self.monitor = None
+
+    def _start_monitoring(self) -> None:
+        """The local Cloud Monitoring: every pipeline's subscription, sampled every 60 s x scale (1 s at least)."""
+        assert self.publisher is not None
+        detection = self.settings["stall_detection"]
+        watches = [
+            monitoring.Watch(
+                monitoring.Condition.from_settings(name, detection),
+                p["subscription"] + self.cfg.suffix,
+                self._backlog_age(name),
+            )
+            for name, p in sorted(system.system()["pipelines"].items())
+        ]
+        self.monitor = monitoring.MonitoringStandIn(
+            self.cfg.project,
+            watches,
+            monitoring.pubsub_publisher(self.cfg.project, self.alerts_topic),
+            renotify_seconds=detection["renotify_seconds"],
+            sample_every=max(1.0, monitoring.ALIGNMENT_SECONDS * self.cfg.stall_scale),
+            listener=self._on_incident,
+        ).start()
+        cond = watches[0].condition
+        self.tl.log(
+            "monitoring",
+            f"stand-in watching {', '.join(w.subscription_id for w in watches)}: {cond.signal} > "
+            f"{cond.threshold_seconds:g}s for {cond.duration_seconds:g}s opens an incident "
+            f"(config x{self.cfg.stall_scale:g}); re-notify every {detection['renotify_seconds']:g}s",
+        )
+
+    def _backlog_age(self, pipeline: str) -> Any:
+        """Measure ``pipeline``'s oldest unacknowledged message age: published, not yet in a table."""
+
+        def measure(now: float) -> float:
+            assert self.publisher is not None
+            published = dict(self.publisher.published[pipeline])
+            unwritten = conservation.unwritten_ids(self.bq, self.dataset, pipeline, published)
+            return monitoring.oldest_unacked_age(now, self.publisher.publish_times, unwritten)
+
+        return measure
+
+    def _on_incident(self, notice: monitoring.Notice) -> None:
+        inc = notice.payload["incident"]
+        self.tl.log(
+            "monitoring",
+            f"incident {notice.incident_id} {notice.what.upper()}: {inc['resource']['labels']['subscription_id']} "
+            f"oldest unacked {notice.value:.1f}s (threshold {inc['threshold_value']}s) -> {self.alerts_topic}",
+            at=time.monotonic() - (time.time() - notice.at),
+        )
+        st = self.result.stall
+        if st is None or notice.pipeline != st.pipeline or notice.at < st.started_wall:
+            return
+        if notice.what == "opened" and st.detected_at is None:
+            st.detected_at = st.started_at + (notice.at - st.started_wall)
+            st.incident_id = notice.incident_id
+        elif notice.what == "closed" and notice.incident_id == st.incident_id:
+            st.closed_at = st.started_at + (notice.at - st.started_wall)
+
+    def _stall(self, stall: Stall) -> None:
+        """Stall the job at a quiescent moment: SIGSTOP its process group, publishing goes on."""
+        assert self.runner is not None and self.publisher is not None
+        job = self.runner.current(stall.pipeline)
+        if job is None or not job.running.wait(self.cfg.recovery_timeout):  # RUNNING is published, then set
+            self.result.problems.append(f"no running {stall.pipeline} job to stall")
+            return
+        if not self._quiesce(stall.pipeline):
+            self.result.problems.append(f"{stall.pipeline} did not catch up before the stall")
+        self.runner.freeze(job.job_id)
+        self.result.stall = StallOutcome(stall.pipeline, job.job_name, job.frozen_at, time.time())  # type: ignore[arg-type]
+        self.publisher.resume()
+        self._stall_job = job
+        self.tl.log(
+            stall.pipeline,
+            f"SIGSTOP {job.job_name} at {self.publisher.fraction():.0%} of the stream: still RUNNING, "
+            "pulls and writes nothing, no status event",
+        )
+
+    def _check_stall(self, every: float = 1.0) -> None:
+        """Follow the stall scene: replacement RUNNING and writing, then the incident closed."""
+        job, st = self._stall_job, self.result.stall
+        if job is None or st is None or time.monotonic() - self._stall_checked < every:
+            return
+        assert self.runner is not None and self.publisher is not None
+        self._stall_checked = time.monotonic()
+        if st.recovered_at is None:
+            new = next(
+                (
+                    j
+                    for j in self.runner.jobs.values()
+                    if j.pipeline == st.pipeline and j.launched_at > st.started_at and j.running_at
+                ),
+                None,
+            )
+            if new is not None and self._written_since_stall(st):
+                st.recovered_at, st.replacement = time.monotonic(), new.job_name
+                detect = "no incident seen" if st.detect_seconds is None else f"incident after {st.detect_seconds:.1f}s"
+                self.tl.log(
+                    st.pipeline,
+                    f"healed: {st.job_name} -> {new.job_name} RUNNING and writing the backlog "
+                    f"{st.recovery_seconds:.1f}s after the stall ({detect})",
+                )
+        waited = time.monotonic() - st.started_at
+        if st.recovered_at is not None and (st.closed_at is not None or waited > self.cfg.recovery_timeout):
+            self._finish_stall(job, st)
+        elif waited > 2 * self.cfg.recovery_timeout:
+            self.result.missing_recoveries.append(f"{st.pipeline}: stalled job not healed after {waited:.0f}s")
+            self.tl.log(st.pipeline, f"NO HEAL within {waited:.0f}s")
+            self._finish_stall(job, st)
+
+    def _written_since_stall(self, st: StallOutcome) -> bool:
+        """Whether a message published after the stall began is in a table (the replacement writes)."""
+        assert self.publisher is not None
+        published = dict(self.publisher.published[st.pipeline])
+        since = {m: k for m, k in published.items() if self.publisher.publish_times.get(m, 0.0) >= st.started_wall}
+        return bool(since) and len(conservation.unwritten_ids(self.bq, self.dataset, st.pipeline, since)) < len(since)
+
+    def _finish_stall(self, job: LocalJob, st: StallOutcome) -> None:
+        """The original design on the same timeline: poll the stalled job's own states every 30 s."""
+        st.polling_tick = recovery.polling_detection(job.states, job.launched_at, until=time.monotonic())
+        seen = "never sees it end" if st.polling_tick is None else f"sees it end at {st.polling_tick:.0f}"
+        self.tl.log(
+            st.pipeline,
+            f"30 s polling of {job.job_name}: {len(job.states)} own state(s) "
+            f"{[s.removeprefix('JOB_STATE_') for _, s in job.states]}, none terminal: {seen}",
+        )
+        self._stall_job = None
 
     def _rearm(self, pipeline: str) -> None:
         from ops.rearm import rearm
@@ -452,6 +687,7 @@ class Demo:
 
     def stop(self) -> None:
         """Stop everything this demo started (jobs, function, stand-in), in reverse order."""
+        self.stop_monitoring()
         if self.publisher is not None:
             self.publisher.stop()
         if self.runner is not None:
@@ -461,6 +697,12 @@ class Demo:
             self.function.stop()
         if self.standin is not None:
             self.standin.stop()
+
+
+def _max_outside(samples: list[tuple[float, float]], start: float | None, end: float | None) -> float:
+    """The highest sampled value outside ``[start, end]`` (the whole series when there is no stall)."""
+    values = [v for t, v in samples if start is None or t < start or (end is not None and t > end)]
+    return max(values, default=0.0)
 
 
 def _insight_names(module: Any) -> set[str]:
@@ -491,6 +733,9 @@ def run_demo(cfg: DemoConfig, cloud: emulators.LocalCloud | None = None) -> Demo
         demo.launch()
         demo.stream()
         demo.drain()
+        demo.stop_monitoring()
+        if cfg.stall is not None and cfg.stall.at <= 1.0 and demo.result.stall is None:
+            demo.result.problems.append(f"the stall scene ({cfg.stall}) did not run")
         demo.tl.close()
         demo.runner.stop_all()  # type: ignore[union-attr]  # free the CPU for the queries
         demo.collect()
@@ -564,6 +809,7 @@ def render_summary(result: DemoResult) -> str:
         lines.append(f"  {p:<10}budget exhausted: nothing relaunched, alert raised, operator re-armed it")
     for m in result.missing_recoveries:
         lines.append(f"  MISSING: {m}")
+    lines += _stall_lines(result)
     lines += ["", "Firestore audit (what an operator sees; `python -m ops status`):", result.audit_text]
     if result.insights:
         lines += ["", "Insight views (top rows):"]
@@ -579,6 +825,31 @@ def render_summary(result: DemoResult) -> str:
     lines += [f"  {m}" for a in result.aggregates for m in a.mismatches[:10]]
     lines += [f"{k}={v}" for k, v in result.figures().items()]
     return "\n".join(lines)
+
+
+def _stall_lines(result: DemoResult) -> list[str]:
+    """The stall scene in the summary: detection, heal, and what 30 s polling would have done."""
+    st = result.stall
+    if st is None:
+        return []
+
+    def secs(value: float | None) -> str:
+        return "never" if value is None else f"{value:.1f}s"
+
+    polling = "never" if st.polling_tick is None else f"{st.polling_tick - st.started_at:.1f}s"
+    lines = [
+        "",
+        f"Stall (job RUNNING but not progressing; stall durations x{result.stall_scale:g} of config/system.json):",
+        f"  {'pipeline':<10}{'stalled job':<24}{'replacement':<24}{'incident':>10}{'healed':>10}{'polling':>10}",
+        f"  {st.pipeline:<10}{st.job_name:<24}{st.replacement or '-':<24}"
+        f"{secs(st.detect_seconds):>10}{secs(st.recovery_seconds):>10}{polling:>10}",
+    ]
+    if result.quiet_max_age:
+        quiet = ", ".join(f"{p} {v:.1f}s" for p, v in sorted(result.quiet_max_age.items()))
+        lines.append(
+            f"  highest oldest-unacked age outside the stall: {quiet} (threshold {result.stall_threshold_s:g}s)"
+        )
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

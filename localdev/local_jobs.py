@@ -9,7 +9,12 @@ the stand-in, which publishes Eventarc-shaped status events:
 - RUNNING once the process is up (it has printed its ready line, or has stayed
   alive ``ready_after_seconds``);
 - FAILED when the process exits on its own or is killed (non-zero exit, signal);
-- CANCELLED when the job is cancelled through the API (the process is stopped).
+- through the API (:class:`LocalDataflow`, on the stand-in's hooks): a drain stops the
+  process gracefully and reports DRAINED when it has exited, but a *stalled* process
+  (stopped with SIGSTOP, :meth:`LocalJobRunner.freeze`) cannot finish its work, so its job
+  stays DRAINING, as a wedged Dataflow job's drain does; a cancel kills the process group
+  (SIGKILL, which also ends a stopped process) and reports CANCELLED; an update launch
+  starts the replacement and ends the old process (its job is already UPDATED).
 
 The template is the file stem of ``containerSpecGcsPath``
 (``gs://bucket/templates/orders.json`` -> ``pipelines.orders.main``), the same
@@ -31,11 +36,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import grpc
 from google.cloud import dataflow_v1beta3 as dataflow
 
 from localdev.dataflow_standin import DataflowStandIn
-from localdev.emulators import ManagedProcess
+from localdev.emulators import ManagedProcess, live_group_members
 from pipelines import system
 from pipelines.common import job_identity
 
@@ -83,6 +87,8 @@ class LocalJob:
     end_state: str | None = None
     exit_code: int | None = None
     stopping: bool = False  # cancelled or shut down: no FAILED event when it ends
+    frozen_at: float | None = None  # monotonic time of the SIGSTOP that stalled it (never resumed)
+    states: list[tuple[float, str]] = field(default_factory=list)  # (monotonic, state) the job itself reported
     done: threading.Event = field(default_factory=threading.Event)
     running: threading.Event = field(default_factory=threading.Event)
 
@@ -150,12 +156,51 @@ class LocalJobRunner:
                 os.killpg(job.process.proc.pid, signal.SIGKILL)
         return job
 
-    def cancel(self, job_id: str) -> None:
-        """Stop the process of a job cancelled or drained through the API (its state is set by the caller)."""
+    def freeze(self, job_id: str, timeout: float = 10.0) -> LocalJob:
+        """Stall the job: SIGSTOP its whole process group and wait until every member is stopped.
+
+        The process keeps its subscription and its state RUNNING, but pulls and writes nothing,
+        like a Dataflow job retrying a bundle forever; it is never resumed (only cancel ends it).
+        """
+        job = self.jobs[job_id]
+        proc = job.process.proc
+        assert proc is not None
+        os.killpg(proc.pid, signal.SIGSTOP)
+        deadline = time.monotonic() + timeout
+        while not _group_stopped(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        job.frozen_at = time.monotonic()
+        return job
+
+    def drain(self, job_id: str) -> bool:
+        """Stop the job's process gracefully (SIGTERM, then SIGKILL); False if it cannot drain (stalled).
+
+        The DirectRunner has no drain of its own: this stands for "stop pulling, finish, exit"
+        and is faithful when nothing pulled is still unwritten (the demo drains only stalled
+        jobs, which never finish: their drain stays DRAINING until the relauncher cancels).
+        """
         job = self.jobs.get(job_id)
-        if job is not None:
-            job.stopping = True
-            job.process.stop(timeout=5)
+        if job is None or job.frozen_at is not None:
+            return False
+        job.stopping = True
+        job.process.stop(timeout=5)
+        job.done.wait(10)
+        return True
+
+    def cancel(self, job_id: str) -> None:
+        """End the process of a job cancelled through the API or replaced by an update (state set by the caller).
+
+        A stalled (stopped) process cannot act on SIGTERM, so its group is killed at once.
+        """
+        job = self.jobs.get(job_id)
+        if job is None:
+            return
+        job.stopping = True
+        if job.frozen_at is not None and job.process.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(job.process.proc.pid, signal.SIGKILL)
+        job.process.stop(timeout=5)
+        job.done.wait(10)
 
     def current(self, pipeline: str) -> LocalJob | None:
         """The pipeline's newest job whose process is still alive."""
@@ -179,6 +224,9 @@ class LocalJobRunner:
             jobs = list(self.jobs.values())
         for job in jobs:
             job.stopping = True
+            if job.frozen_at is not None and job.process.proc is not None:  # SIGTERM cannot reach it
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(job.process.proc.pid, signal.SIGKILL)
         for job in jobs:
             job.process.stop(timeout=5)
             job.done.wait(5)
@@ -227,6 +275,7 @@ class LocalJobRunner:
         self._notify("ended", job)
 
     def _set_state(self, job: LocalJob, state: str) -> None:
+        job.states.append((time.monotonic(), state))
         try:
             self.standin.set_state(job.job_id, state)
         except Exception as exc:  # the events topic may be gone during shutdown
@@ -234,15 +283,60 @@ class LocalJobRunner:
                 print(f"could not publish {state} for {job.job_name}: {exc}", file=sys.stderr)
 
 
+def _group_stopped(pgid: int) -> bool:
+    """Whether every live member of process group ``pgid`` is stopped (state ``T``)."""
+    members = live_group_members(pgid)
+    for pid in members:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state not in ("T", "t"):
+            return False
+    return True
+
+
 class LocalDataflow(DataflowStandIn):
-    """The stand-in, plus: cancelling or draining a job through the API stops its local process."""
+    """The stand-in whose drain, cancel and update act on the jobs' real local processes.
+
+    It overrides the stand-in's hooks (``localdev.dataflow_standin``); each runs on its own
+    thread, so UpdateJob answers at once with the transitional state, as Dataflow does, and the
+    final state is published when the process has really ended.
+    """
 
     runner: LocalJobRunner | None = None
 
-    def _update_job(self, request: dataflow.UpdateJobRequest, context: grpc.ServicerContext) -> dataflow.Job:
-        if self.runner is not None and request.job.requested_state in (
-            dataflow.JobState.JOB_STATE_CANCELLED,
-            dataflow.JobState.JOB_STATE_DRAINED,
-        ):
-            self.runner.cancel(request.job_id)
-        return super()._update_job(request, context)
+    def _local(self, job_id: str) -> LocalJob | None:
+        return self.runner.jobs.get(job_id) if self.runner is not None else None
+
+    def _on_drain_requested(self, job: dataflow.Job) -> None:
+        local = self._local(job.id)
+        if local is None:
+            super()._on_drain_requested(job)
+        elif local.frozen_at is None:
+            _background(f"drain-{job.name}", self._drain, job.id)
+        # else: a stalled process never finishes its work; the job stays DRAINING until cancelled
+
+    def _drain(self, job_id: str) -> None:
+        assert self.runner is not None
+        if self.runner.drain(job_id):
+            self.finish_drain(job_id)
+
+    def _on_cancel_requested(self, job: dataflow.Job) -> None:
+        if self._local(job.id) is None:
+            super()._on_cancel_requested(job)
+        else:
+            _background(f"cancel-{job.name}", self._cancel, job.id)
+
+    def _cancel(self, job_id: str) -> None:
+        assert self.runner is not None
+        self.runner.cancel(job_id)
+        self.finish_cancel(job_id)
+
+    def _on_update_launch(self, old_job: dataflow.Job, new_job: dataflow.Job) -> None:
+        if self.runner is not None and self._local(old_job.id) is not None:
+            _background(f"replaced-{old_job.name}", self.runner.cancel, old_job.id)
+
+
+def _background(name: str, target: Callable[..., Any], *args: Any) -> None:
+    threading.Thread(target=target, args=args, name=name, daemon=True).start()

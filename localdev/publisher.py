@@ -18,6 +18,8 @@ class RatePublisher:
     ``published[pipeline]`` maps the message id of every message the emulator accepted
     to its payload's event_key, in publish order (the conservation check compares them
     with what was written, by message id where a row has one and by event_key otherwise).
+    ``publish_times`` maps each message id to the wall-clock time its publish was confirmed
+    (the local Monitoring stand-in measures the oldest unacknowledged message's age from it).
     """
 
     def __init__(self, topics: Mapping[str, str], messages: list[GeneratedMessage], rate: float) -> None:
@@ -25,6 +27,7 @@ class RatePublisher:
         self.messages = messages
         self.rate = rate
         self.published: dict[str, dict[str, str]] = {p: {} for p in self.topics}
+        self.publish_times: dict[str, float] = {}
         self.count = 0
         self.done = threading.Event()
         self.error: BaseException | None = None
@@ -80,7 +83,9 @@ class RatePublisher:
                         if not self._resume.is_set():
                             continue  # paused while waiting for this message's slot: wait again
                         future = self._client.publish(self.topics[m.pipeline], m.data, **m.attributes)
-                        self.published[m.pipeline][future.result(timeout=60)] = event_key(m.data)
+                        message_id = future.result(timeout=60)
+                        self.publish_times[message_id] = time.time()
+                        self.published[m.pipeline][message_id] = event_key(m.data)
                     break
                 self.count += 1
                 next_at = max(next_at + 1.0 / self.rate, time.monotonic() - 1.0)

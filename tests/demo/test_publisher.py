@@ -38,3 +38,7 @@ def test_nothing_is_published_after_pause_returns(pubsub_emulator, project, uniq
     assert len(publisher.published["orders"]) == len(messages)
     # Each message id with its payload's event_key, for the conservation check.
     assert list(publisher.published["orders"].values()) == [validation.event_key(m.data) for m in messages]
+    # Each message id with the time its publish was confirmed, in publish order (the Monitoring stand-in's input).
+    ids = list(publisher.published["orders"])
+    times = [publisher.publish_times[i] for i in ids]
+    assert set(publisher.publish_times) == set(ids) and times == sorted(times)
