@@ -165,17 +165,19 @@ class TableWriter:
             ),
         )
 
-    def append(self, rows: Sequence[bytes]) -> tuple[Any, int]:
-        """Send one request; returns (its response, its size in bytes).  Raises GoogleAPICallError."""
-        req = self.request(rows)
-        size = self.types.AppendRowsRequest.pb(req).ByteSize()
+    def size(self, request: Any) -> int:
+        """Serialized size of ``request`` in bytes: what the request limit applies to."""
+        return self.types.AppendRowsRequest.pb(request).ByteSize()
+
+    def append(self, request: Any) -> Any:
+        """Send one request and return its response.  Raises GoogleAPICallError."""
         responses = self.client.append_rows(
-            iter([req]),
+            iter([request]),
             retry=None,  # retries are ours: bounded, and aware of row errors
             timeout=write_limits.REQUEST_TIMEOUT_SECONDS,
             metadata=(("x-goog-request-params", f"write_stream={self.stream}"),),
         )
-        return next(iter(responses)), size
+        return next(iter(responses))
 
 
 class WriteRows(beam.DoFn):
@@ -197,7 +199,9 @@ class WriteRows(beam.DoFn):
         self.written = Metrics.counter(pipeline, f"rows_written_{table_key}")
         self.retried = Metrics.counter(pipeline, f"rows_retried_{table_key}")
         self.rejected = Metrics.counter(pipeline, "rows_rejected_by_bigquery")
-        self.request_bytes = Metrics.distribution(pipeline, f"request_bytes_{table_key}")
+        self.request_bytes = {  # per table written: this one, and the dead-letter table for refused rows
+            key: Metrics.distribution(pipeline, f"request_bytes_{key}") for key in {table_key, "dead_letter"}
+        }
 
     def setup(self) -> None:
         self.client = self.client_factory()
@@ -308,9 +312,10 @@ class WriteRows(beam.DoFn):
             pending = work.pop()
             attempt = 1
             while pending:
+                request = writer.request([rows[i] for i in pending])
+                self.request_bytes[writer.table_key].update(writer.size(request))
                 try:
-                    response, size = writer.append([rows[i] for i in pending])
-                    self.request_bytes.update(size)
+                    response = writer.append(request)
                     verdict = judge_response(response, len(pending))
                 except exceptions.GoogleAPICallError as e:
                     verdict = judge_status(e.grpc_status_code, e.message)

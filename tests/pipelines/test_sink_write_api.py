@@ -183,3 +183,38 @@ def test_a_request_refused_as_a_whole_is_split_until_the_bad_row_stands_alone(
     (letter,) = _select(project, dataset, "dead_letter")
     assert (letter["message_id"], letter["event_key"]) == ("m-5", bad["event_key"])
     assert "INVALID_ARGUMENT: bad value" in letter["error_detail"]
+
+
+def _no_sleep(seconds: float) -> None:
+    """Backoff without waiting (module level: the DoFn is pickled by the runner)."""
+
+
+def test_metrics_count_rows_written_retried_dead_lettered_and_request_bytes(
+    proxy: WriteApiProxy, project: str, unique_suffix: str
+) -> None:
+    import apache_beam as beam
+    from apache_beam.metrics.metric import MetricsFilter
+
+    proxy.rule = faults_in_order(Abort(grpc.StatusCode.UNAVAILABLE), RowErrors({0: FIELDS_ERROR}))
+    dataset = provision.create_dataset_and_tables(project, f"sinkmetrics_{unique_suffix}")
+    facts = [_fact(i) for i in range(4)]
+    factory = functools.partial(bq.make_write_client, proxy.address)
+    p = beam.Pipeline()
+    _ = (
+        p
+        | beam.Create(facts)
+        | beam.ParDo(sink.WriteRows(dataset, "orders", orders.PIPELINE, client_factory=factory, sleep=_no_sleep))
+    )
+    result = p.run()
+    result.wait_until_finish()
+
+    metrics = result.metrics().query(MetricsFilter())
+    counters = {m.key.metric.name: m.committed for m in metrics["counters"]}
+    assert counters["rows_written_orders"] == 3
+    assert counters["rows_retried_orders"] == 4 + 3  # the whole request after UNAVAILABLE, then the valid rest
+    assert counters["rows_rejected_by_bigquery"] == 1
+    distributions = {m.key.metric.name: m.committed for m in metrics["distributions"]}
+    for table in ("orders", "dead_letter"):
+        sent = [r.size for r in proxy.records if r.table == table]
+        got = distributions[f"request_bytes_{table}"]
+        assert (got.count, got.sum, got.max) == (len(sent), sum(sent), max(sent)), table
