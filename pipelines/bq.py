@@ -10,10 +10,14 @@ to BigQuery on Dataflow and to bqemulator locally.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
+
+if TYPE_CHECKING:
+    from google.cloud.bigquery_storage_v1 import BigQueryWriteClient
 
 
 def emulator_host() -> str | None:
@@ -36,7 +40,7 @@ def make_client(project: str) -> bigquery.Client:
     return bigquery.Client(project=project)
 
 
-def make_write_client(endpoint: str | None = None):  # -> bigquery_storage_v1.BigQueryWriteClient
+def make_write_client(endpoint: str | None = None) -> BigQueryWriteClient:
     """A Storage Write API client: plaintext gRPC to ``endpoint`` or the emulator when one is set.
 
     Message size caps are lifted on the local channel (gRPC's default receive cap is 4 MiB);
