@@ -112,8 +112,11 @@ def fact_table(pipeline: str) -> str:
 def read_written(client: bigquery.Client, dataset: str, pipeline: str) -> tuple[list[Row], list[Row]]:
     """(fact rows, dead-letter rows) of one pipeline as (message_id or None, event_key), from BigQuery."""
     facts = client.query(f"SELECT message_id, event_key FROM `{dataset}.{fact_table(pipeline)}`").result()
+    # A dead letter is chunk_count rows (pipelines/dead_letters.py): chunk 0 stands for it, once.
+    # Rows written before chunking have no chunk_index and are whole.
     dead = client.query(
-        f"SELECT message_id, event_key FROM `{dataset}.{system.table_name('dead_letter')}` WHERE pipeline = @p",
+        f"SELECT message_id, event_key FROM `{dataset}.{system.table_name('dead_letter')}`"
+        " WHERE pipeline = @p AND COALESCE(chunk_index, 0) = 0",
         job_config=bigquery.QueryJobConfig(query_parameters=[bigquery.ScalarQueryParameter("p", "STRING", pipeline)]),
     ).result()
     return [(r["message_id"], r["event_key"]) for r in facts], [(r["message_id"], r["event_key"]) for r in dead]

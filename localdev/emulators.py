@@ -138,6 +138,7 @@ class Emulator:
     name: str
     host: str  # host:port
     process: ManagedProcess
+    grpc_host: str | None = None  # host:port of a gRPC API beside the REST one (bqemulator's Storage API)
 
     def stop(self) -> None:
         self.process.stop()
@@ -196,11 +197,11 @@ def install_duckdb_spatial() -> Path:
 def start_bigquery(project: str, timeout: float = 60) -> Emulator:
     install_duckdb_spatial()
     rest, grpc = free_port(), free_port()
-    exe = Path(sys.executable).with_name("bqemulator")
     proc = ManagedProcess(
         "bigquery-emulator",
         [
-            str(exe),
+            sys.executable,  # bqemulator with its Write API fixed for RECORD columns
+            str(Path(__file__).with_name("bqemulator_main.py")),
             "start",
             "--rest-port",
             str(rest),
@@ -213,7 +214,7 @@ def start_bigquery(project: str, timeout: float = 60) -> Emulator:
         ],
     ).start()
     _wait_http(f"http://127.0.0.1:{rest}/bigquery/v2/projects/{project}/datasets", proc, timeout)
-    return Emulator("bigquery", f"127.0.0.1:{rest}", proc)
+    return Emulator("bigquery", f"127.0.0.1:{rest}", proc, grpc_host=f"127.0.0.1:{grpc}")
 
 
 @dataclass
@@ -231,6 +232,7 @@ class LocalCloud:
             "PUBSUB_EMULATOR_HOST": self.pubsub.host,
             "FIRESTORE_EMULATOR_HOST": self.firestore.host,
             "BIGQUERY_EMULATOR_HOST": self.bigquery.host,
+            "BIGQUERY_STORAGE_EMULATOR_HOST": self.bigquery.grpc_host or "",
             "GOOGLE_CLOUD_PROJECT": self.project,
         }
 

@@ -6,6 +6,8 @@ Examples::
     python -m ops rearm orders --relaunch        # reset the budget and launch the next attempt
     python -m ops publish orders --count 20      # sample events (seeded generator)
     python -m ops smoke --project P --region R   # after deploy: resources, jobs, events end to end
+    python -m ops dead-letter show MESSAGE_ID    # a dead letter: metadata and payload, sha256-checked
+    python -m ops dead-letter replay --event-key K   # republish its exact bytes and attributes
 
 Against a real project pass ``--project`` (and have application-default
 credentials); against the emulators set ``FIRESTORE_EMULATOR_HOST`` /
@@ -131,6 +133,34 @@ def cmd_smoke(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_dead_letter(args: argparse.Namespace) -> int:
+    from ops import dead_letter
+    from pipelines import bq
+
+    if (args.message_id is None) == (args.event_key is None):
+        sys.exit("dead-letter: give a MESSAGE_ID or --event-key (not both)")
+    project = _project(args)
+    client = bq.make_client(project)
+    try:
+        letters = dead_letter.find(client, project, args.dataset, message_id=args.message_id, event_key=args.event_key)
+        if args.action == "show":
+            print("\n\n".join(dead_letter.describe(letter) for letter in letters))
+            if args.output:
+                Path(args.output).write_bytes(dead_letter.replayable(letters).payload or b"")
+            return 0 if all(letter.ok for letter in letters) else 1
+        from google.cloud import pubsub_v1
+
+        letter = dead_letter.replayable(letters)
+        message_id = dead_letter.replay(pubsub_v1.PublisherClient(), project, letter)
+        print(f"replayed {len(letter.payload or b'')} bytes (sha256 {letter.sha256}) as message {message_id}")
+        return 0
+    except dead_letter.DeadLetterError as e:
+        print(f"dead-letter {args.action}: {e}", file=sys.stderr)
+        return 1
+    finally:
+        client.close()
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python -m ops",
@@ -181,6 +211,16 @@ def parser() -> argparse.ArgumentParser:
     )
     sm.add_argument("--name-suffix", default="", help=argparse.SUPPRESS)  # shared local emulators (tests)
     sm.set_defaults(func=cmd_smoke)
+
+    dl = sub.add_parser(
+        "dead-letter", help="show or replay a dead letter (reassembled from its chunks, sha256-checked)"
+    )
+    dl.add_argument("action", choices=("show", "replay"))
+    dl.add_argument("message_id", nargs="?", help="Pub/Sub message id of the dead-lettered message")
+    dl.add_argument("--event-key", help="sha256 of the payload, for dead letters without a message id")
+    dl.add_argument("--dataset", default=system.dataset(), help="BigQuery dataset (default: %(default)s)")
+    dl.add_argument("--output", help="show: also write the exact payload bytes to this file")
+    dl.set_defaults(func=cmd_dead_letter)
     return ap
 
 

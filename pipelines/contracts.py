@@ -136,13 +136,26 @@ DEAD_LETTER_FIELDS = (
     Field("publish_time", "TIMESTAMP", "NULLABLE", "Pub/Sub publish time."),
     MISSING_METADATA_FIELD,
     Field("attributes", "STRING", "NULLABLE", "Pub/Sub attributes as a JSON object."),
-    Field("payload_base64", "STRING", description="The raw payload, base64: exact, whatever its encoding."),
-    Field("payload_text", "STRING", "NULLABLE", "The payload as UTF-8 text (invalid bytes replaced), cut at 8 KiB."),
+    Field(
+        "payload_base64",
+        "STRING",
+        description="Chunk chunk_index of the raw payload, base64: exact, whatever its encoding (see chunk_count).",
+    ),
+    Field(
+        "payload_text",
+        "STRING",
+        "NULLABLE",
+        "The payload as UTF-8 text (invalid bytes replaced), cut at 8 KiB; on chunk 0 only.",
+    ),
     Field("error_reason", "STRING", description="Stable machine-readable reason code, e.g. missing_field."),
     Field("error_field", "STRING", "NULLABLE", "The offending field, when there is one."),
     Field("error_detail", "STRING", description="Human-readable explanation."),
     Field("event_key", "STRING", description="sha256 of the raw payload, hex: deduplicates redeliveries."),
     Field("dead_letter_time", "TIMESTAMP", description="When the message was dead-lettered."),
+    # NULLABLE: BigQuery adds only NULLABLE columns to an existing table; NULL means one whole-payload row.
+    Field("chunk_index", "INT64", "NULLABLE", "Which chunk of the payload this row holds, 0-based."),
+    Field("chunk_count", "INT64", "NULLABLE", "How many chunk rows hold the payload (about 768 KiB each)."),
+    Field("payload_sha256", "STRING", "NULLABLE", "sha256 of the whole payload, hex: checks the reassembly."),
 )
 
 WINDOW_FIELDS = (

@@ -62,7 +62,13 @@ def firestore_emulator() -> Iterator[emulators.Emulator]:
 @pytest.fixture(scope="session")
 def bigquery_emulator() -> Iterator[emulators.Emulator]:
     emu = emulators.start_bigquery(PROJECT)
-    old = _set_env({"BIGQUERY_EMULATOR_HOST": emu.host, "GOOGLE_CLOUD_PROJECT": PROJECT})
+    old = _set_env(
+        {
+            "BIGQUERY_EMULATOR_HOST": emu.host,
+            "BIGQUERY_STORAGE_EMULATOR_HOST": emu.grpc_host or "",
+            "GOOGLE_CLOUD_PROJECT": PROJECT,
+        }
+    )
     try:
         yield emu
     finally:

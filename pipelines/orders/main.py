@@ -2,7 +2,7 @@
 
 Locally: ``python -m pipelines.orders.main --runner DirectRunner --streaming
 --input_subscription projects/P/subscriptions/S --output_dataset P.D`` with the
-emulator env vars (PUBSUB_EMULATOR_HOST, BIGQUERY_EMULATOR_HOST) set.
+emulator env vars (PUBSUB_EMULATOR_HOST, BIGQUERY_EMULATOR_HOST, BIGQUERY_STORAGE_EMULATOR_HOST) set.
 """
 
 from __future__ import annotations

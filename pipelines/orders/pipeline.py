@@ -8,7 +8,6 @@ from decimal import Decimal
 
 import apache_beam as beam
 
-from pipelines.common import sink
 from pipelines.common.job import build_job
 from pipelines.common.options import AnalyticsOptions
 from pipelines.common.transforms import (
@@ -69,14 +68,9 @@ def expand(
     }
 
 
-ROW_IDS = {
-    "orders": sink.fact_row_id,
-    "dead_letter": sink.dead_letter_row_id,
-    "order_revenue": sink.window_row_id(REVENUE_KEYS),
-    "sku_sales": sink.window_row_id(SKU_KEYS),
-}
+TABLES = ("orders", "dead_letter", "order_revenue", "sku_sales")  # the tables this job writes
 
 
 def build(p: beam.Pipeline, options: AnalyticsOptions) -> dict[str, beam.PCollection]:
     """The whole job: read the subscription, transform, write every output to its table."""
-    return build_job(p, options, PIPELINE, expand, ROW_IDS)
+    return build_job(p, options, PIPELINE, expand, TABLES)

@@ -8,7 +8,6 @@ from datetime import datetime
 import apache_beam as beam
 
 from pipelines import validation
-from pipelines.common import sink
 from pipelines.common.job import build_job
 from pipelines.common.options import AnalyticsOptions
 from pipelines.common.transforms import (
@@ -68,14 +67,9 @@ def expand(
     }
 
 
-ROW_IDS = {
-    "shipments": sink.fact_row_id,
-    "dead_letter": sink.dead_letter_row_id,
-    "shipment_status": sink.window_row_id(STATUS_KEYS),
-    "late_shipments": sink.window_row_id(LATE_KEYS),
-}
+TABLES = ("shipments", "dead_letter", "shipment_status", "late_shipments")  # the tables this job writes
 
 
 def build(p: beam.Pipeline, options: AnalyticsOptions) -> dict[str, beam.PCollection]:
     """The whole job: read the subscription, transform, write every output to its table."""
-    return build_job(p, options, PIPELINE, expand, ROW_IDS)
+    return build_job(p, options, PIPELINE, expand, TABLES)

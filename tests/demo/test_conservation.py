@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -131,3 +134,35 @@ def test_losing_any_distinct_payload_is_caught(outcomes, lost):
     t = tally("p", published, kept, [], expected)
     assert t.missing >= 1
     assert not t.ok
+
+
+@pytest.mark.emulators
+def test_a_chunked_dead_letter_is_read_back_as_one_row(bigquery_emulator, project, unique_suffix):
+    """The sink writes a big dead letter as several chunk rows; conservation must count it once."""
+    from apache_beam.io.gcp.pubsub import PubsubMessage
+
+    from localdev import conservation, provision
+    from pipelines import bq, validation
+    from pipelines.common import sink, write_limits
+
+    dataset = provision.create_dataset_and_tables(project, f"conschunk_{unique_suffix}")
+    now = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    payload = b"x" * (2 * write_limits.DEAD_LETTER_CHUNK_BYTES + 1)  # 3 chunk rows
+    message = PubsubMessage(payload, None, message_id="m-1", publish_time=now)
+    fn = sink.WriteRows(dataset, "dead_letter", "orders")
+    fn.setup()
+    fn.start_bundle()
+    fn.process(validation.to_dead_letter_row("orders", message, validation.InvalidEvent("message_too_large"), now))
+    fn.finish_bundle()
+    fn.teardown()
+
+    client = bq.make_client(project)
+    try:
+        facts, dead = conservation.read_written(client, dataset, "orders")
+        raw = list(client.query(f"SELECT chunk_index FROM `{dataset}.dead_letter`").result())
+    finally:
+        client.close()
+    key = validation.event_key(payload)
+    assert len(raw) == 3 and (facts, dead) == ([], [("m-1", key)])
+    t = tally("orders", {"m-1": key}, facts, dead, {"facts": 0, "dead_letters": 1, "duplicates": 0})
+    assert t.ok and (t.written_rows, t.redelivered) == (1, 0)

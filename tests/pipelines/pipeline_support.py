@@ -111,3 +111,31 @@ def run_bundle(fn: Any, rows: list[dict]) -> None:
         fn.process(r)
     fn.finish_bundle()
     fn.teardown()
+
+
+def start_streaming_job(
+    pipeline: str, subscription: str, dataset: str, window_seconds: int, env: dict[str, str] | None = None
+) -> Any:
+    """``python -m pipelines.<name>.main`` on the DirectRunner, streaming, as a developer runs it locally."""
+    import os
+    import sys
+    from pathlib import Path
+
+    from localdev.emulators import ManagedProcess
+
+    repo = Path(__file__).resolve().parents[2]
+    return ManagedProcess(
+        f"{pipeline}-job",
+        [
+            sys.executable,
+            "-m",
+            f"pipelines.{pipeline}.main",
+            "--runner=DirectRunner",
+            "--streaming",
+            f"--input_subscription={subscription}",
+            f"--output_dataset={dataset}",
+            f"--window_seconds={window_seconds}",
+            "--allowed_lateness_seconds=3600",
+        ],
+        env={**os.environ, "PYTHONPATH": str(repo), **(env or {})},
+    ).start()

@@ -209,7 +209,7 @@ def test_graph_builds_with_the_read_and_the_sink(module) -> None:
     )
     p = beam.Pipeline(options=opts)
     outputs = module.build(p, opts)
-    assert set(outputs) == set(module.ROW_IDS)
+    assert set(outputs) == set(module.TABLES)
     labels = {t.full_label for t in p.transforms_stack[0].parts}
     assert {"Read", *(f"Write_{k}" for k in outputs)} <= labels
 

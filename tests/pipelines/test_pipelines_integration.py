@@ -9,24 +9,19 @@ stops the job from outside (the DirectRunner has no bounded wait for streaming j
 from __future__ import annotations
 
 import base64
-import os
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from google.cloud import pubsub_v1
-from pipeline_support import expected_aggregates, latest_panes, order, sha, shipment
+from pipeline_support import expected_aggregates, latest_panes, order, sha, shipment, start_streaming_job
 
 from localdev import provision
-from localdev.emulators import ManagedProcess
 from pipelines import bq, generator, system, validation
 
 pytestmark = [pytest.mark.emulators, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[2]
 WINDOW_SECONDS = 60
 DEADLINE_SECONDS = 240
 
@@ -98,22 +93,7 @@ def test_streaming_job_writes_exact_facts_dead_letters_and_aggregates(
         }
     expected_aggs = expected_aggregates(pipeline, expected_facts.values(), WINDOW_SECONDS)
 
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    job = ManagedProcess(
-        f"{pipeline}-job",
-        [
-            sys.executable,
-            "-m",
-            f"pipelines.{pipeline}.main",
-            "--runner=DirectRunner",
-            "--streaming",
-            f"--input_subscription={paths['subscription']}",
-            f"--output_dataset={dataset}",
-            f"--window_seconds={WINDOW_SECONDS}",
-            "--allowed_lateness_seconds=3600",
-        ],
-        env=env,
-    ).start()
+    job = start_streaming_job(pipeline, paths["subscription"], dataset, WINDOW_SECONDS)
     client = bq.make_client(project)
     table = {k: f"{dataset}.{system.table_name(k)}" for k in (fact_key, "dead_letter", *expected_aggs)}
     try:

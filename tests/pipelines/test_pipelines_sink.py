@@ -1,4 +1,4 @@
-"""The BigQuery sink against the real emulator: batching, insert ids, and rows BigQuery refuses."""
+"""The BigQuery sink against the real emulator (Storage Write API): rows written, rows refused."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def test_rows_are_written_in_batches_and_refused_rows_go_to_the_dead_letter_tabl
     dataset = provision.create_dataset_and_tables(project, f"sink_{unique_suffix}")
     good = [_fact(i) for i in range(5)]
     refused = {**_fact(9), "schema_version": "not a number"}  # passes no validator; only a bug could send it
-    fn = sink.WriteRows(dataset, "orders", orders.PIPELINE, sink.fact_row_id, batch_size=2)
+    fn = sink.WriteRows(dataset, "orders", orders.PIPELINE)
     run_bundle(fn, [*good[:3], refused, *good[3:]])
 
     written = _select(project, dataset, "orders")
@@ -49,16 +49,3 @@ def test_rows_are_written_in_batches_and_refused_rows_go_to_the_dead_letter_tabl
     assert row["error_field"].endswith(".orders")
     assert json.loads(base64.b64decode(row["payload_base64"]))["schema_version"] == "not a number"
     assert "schema_version" in row["error_detail"]
-
-
-def test_window_row_ids_are_stable_per_pane_and_distinct_across_panes() -> None:
-    row_id = sink.window_row_id(("currency",))
-    pane = {"window_start": "2026-12-01T11:50:00Z", "pane_index": 0, "currency": "EUR"}
-    assert row_id(pane) == row_id(dict(pane))
-    assert row_id(pane) != row_id({**pane, "pane_index": 1})
-    assert row_id(pane) != row_id({**pane, "currency": "USD"})
-
-
-def test_dead_letter_ids_differ_per_delivery() -> None:
-    a = {"event_key": "k", "message_id": "1", "error_reason": "invalid_json"}
-    assert sink.dead_letter_row_id(a) != sink.dead_letter_row_id({**a, "message_id": "2"})

@@ -120,6 +120,9 @@ def test_image_requirements_pin_the_root_versions_and_cover_every_runtime_import
     root, image = _pins(repo / "requirements.txt"), _pins(repo / "pipelines" / "requirements.txt")
     assert image and all(root.get(name) == version for name, version in image.items())
     provided = {  # import prefix -> distribution
+        "google.cloud.bigquery_storage_v1": "google-cloud-bigquery-storage",
+        "google.protobuf": "protobuf",
+        "grpc": "grpcio",
         "apache_beam": "apache-beam",
         "orjson": "orjson",
         "google.cloud.bigquery": "google-cloud-bigquery",
