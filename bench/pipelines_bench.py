@@ -166,11 +166,9 @@ def run() -> dict[str, float | str]:
     _print("orders", orders)
     _print("shipments", shipments)
     print("targets: orders_cost_ratio <= 3.0; *_vs_best_peer_ratio < 1.0")
-    results = {**_figures("orders", orders), **_figures("shipments", shipments)}
-    for k, v in results.items():
-        print(f"{k}={v}")
-    return results
+    return {**_figures("orders", orders), **_figures("shipments", shipments)}
 
 
 if __name__ == "__main__":
-    run()
+    for name, value in run().items():
+        print(f"{name}={value}")
