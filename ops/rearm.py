@@ -20,6 +20,7 @@ from google.cloud import firestore
 
 from pipelines import system
 from relauncher.config import parse_config
+from relauncher.events import TERMINAL_STATES
 from relauncher.launcher import Launcher
 from relauncher.policy import PendingAttempt
 
@@ -148,7 +149,26 @@ def rearm(
     if pending is None:
         return RearmResult(pipeline, True, detail="budget reset; nothing launched")
     config = parse_config(settings, dataflow_endpoint=endpoint)
-    # The relauncher's own launcher: same request, ALREADY_EXISTS means this attempt is already running.
-    job = Launcher(config).launch(config.pipelines[pipeline], pending["job_name"])
+    launcher = Launcher(config)  # the relauncher's own: ALREADY_EXISTS means this attempt is already running
+    detail = "budget reset; launched"
+    if stop_replaced_job(launcher, pending["failed_job_id"]):
+        detail = f"budget reset; {pending['failed_job_id']} was still active (stalled), cancelled; launched"
+    job = launcher.launch(config.pipelines[pipeline], pending["job_name"])
     complete_rearm(db, settings["collection"], pipeline, pending, job.id)
-    return RearmResult(pipeline, True, job.id, pending["job_name"], int(pending["attempt"]), "budget reset; launched")
+    return RearmResult(pipeline, True, job.id, pending["job_name"], int(pending["attempt"]), detail)
+
+
+def stop_replaced_job(launcher: Launcher, job_id: str) -> bool:
+    """Cancel the job the new attempt replaces if Dataflow still runs it; True if a cancel was requested.
+
+    A budget exhausted by stall incidents leaves the stalled job RUNNING (it never failed): launching
+    beside it would put two jobs on one subscription, the stalled one holding the messages it leased.
+    Cancel, not drain: a stalled job does not finish a drain (README "Stalled jobs"). Repeating the
+    command after a crash finds the job CANCELLING or CANCELLED and asks nothing twice.
+    """
+    if not job_id:
+        return False
+    state = launcher.job_state(job_id)
+    if state is None or state in TERMINAL_STATES or state == "JOB_STATE_CANCELLING":
+        return False
+    return launcher.request_state(job_id, "JOB_STATE_CANCELLED") != "already-ended"

@@ -88,6 +88,27 @@ def test_rearm_twice_never_launches_the_same_attempt_twice(launched, settings):
     assert [launch.job_name for launch in standin.launches].count("orders-analytics-a1") == 1
 
 
+def test_rearm_after_stall_exhaustion_cancels_the_stalled_job_before_launching(launched, settings):
+    """Stall incidents exhaust the budget while the job stays RUNNING: never launch beside it."""
+    standin, db = launched
+    before = _exhaust(db, settings, "orders")
+    stalled = before["current_job_id"]
+    standin.set_state(stalled, "JOB_STATE_RUNNING")
+    result = rearm(db, settings, "orders", relaunch=True, endpoint=standin.endpoint)
+    assert standin.job(stalled).current_state.name in {"JOB_STATE_CANCELLING", "JOB_STATE_CANCELLED"}
+    assert standin.update_requests == [(stalled, "JOB_STATE_CANCELLED")]
+    assert "cancelled" in result.detail and result.launched_job_name == "orders-analytics-a1"
+
+
+def test_rearm_after_failure_exhaustion_asks_nothing_of_the_failed_job(launched, settings):
+    standin, db = launched
+    failed = _exhaust(db, settings, "shipping")["current_job_id"]
+    standin.set_state(failed, "JOB_STATE_FAILED")
+    result = rearm(db, settings, "shipping", relaunch=True, endpoint=standin.endpoint)
+    assert standin.update_requests == []
+    assert result.detail == "budget reset; launched"
+
+
 def test_rearm_without_relaunch_only_resets_the_budget(launched, settings):
     standin, db = launched
     _exhaust(db, settings, "shipping")
