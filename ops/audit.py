@@ -63,6 +63,13 @@ def _fmt_time(value: Any) -> str:
     return "-" if value in (None, "") else str(value)
 
 
+def _event_subject(ev: dict[str, Any]) -> tuple[str, str]:
+    """(what the event is about, its state): a job and its state, or an incident and open/closed."""
+    if ev.get("incident_id"):
+        return f"incident {ev['incident_id']}", str(ev.get("incident_state") or "-")
+    return str(ev.get("job_name") or "-"), str(ev.get("state") or "-").removeprefix("JOB_STATE_")
+
+
 def render_audit(audits: list[PipelineAudit], *, max_events: int = 20) -> str:
     """A plain-text view of the audit trail, as an operator would read it in the console."""
     lines: list[str] = []
@@ -86,10 +93,10 @@ def render_audit(audits: list[PipelineAudit], *, max_events: int = 20) -> str:
         shown = a.events[-max_events:]
         lines.append(f"  events ({len(a.events)}, last {len(shown)}):")
         for ev in shown:
+            subject, state = _event_subject(ev)
             lines.append(
-                f"    {_fmt_time(ev.get('handled_time'))} {ev.get('job_name', '-'):<24} "
-                f"{str(ev.get('state', '-')).removeprefix('JOB_STATE_'):<10} -> {ev.get('decision', '-'):<14} "
-                f"{ev.get('reason', '')}"
+                f"    {_fmt_time(ev.get('handled_time'))} {subject:<24} "
+                f"{state:<10} -> {ev.get('decision', '-'):<14} {ev.get('reason', '')}"
             )
     return "\n".join(lines) if lines else "(no pipeline records)"
 

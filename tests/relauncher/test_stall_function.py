@@ -7,6 +7,7 @@ import base64
 import contextlib
 import datetime as dt
 import json
+import re
 import threading
 import time
 import uuid
@@ -287,6 +288,7 @@ def test_ops_status_shows_heals_in_progress_and_open_incidents(function, standin
         assert f"heal in progress: incident 0.stall1 drain_then_relaunch of job {job.id}, step drain_requested" in text
         assert "open incidents (1 of 1):" in text and "0.stall1 oldest_unacked_message_age 1350.0 > 900.0" in text
         assert "drain_requested > drain_sent" in text
+        assert re.search(r"incident 0\.stall1 +open +-> healing", text)  # the event names its incident
         assert post(function.url, *incident_event(job, state="closed", started_at=started)).status_code == 200
         text = render_audit(read_audit(store.client, store.collection.id, ["orders"]))
         assert "open incidents (0 of 1):" in text
