@@ -1,9 +1,9 @@
 """CPU cost per event of the pipelines' hot path, against a bare ``orjson.loads`` and against faithful peers.
 
 Per pipeline, over the same generated payloads, every candidate is timed in each
-of ``ROUNDS`` interleaved rounds (CPU time, ``time.process_time``; the order of the
-candidates rotates from round to round, and a first round is a warm-up that is
-not kept):
+of ``ROUNDS`` interleaved rounds (CPU time, ``time.process_time``; a first round is a
+warm-up that is not kept).  A round is ``SLICES`` steps: in each, every candidate runs
+on the same slice of the events, back to back, in an order that rotates at every step:
 
 - ``floor``: a bare ``orjson.loads`` of each payload;
 - ``full``: parse + validate + to-row (``validation.validate_*`` then
@@ -13,8 +13,8 @@ not kept):
   ``project`` does.
 
 A ratio is the median over rounds of the per-round ratio, printed with its
-spread (min..max): a burst of load on a shared machine lands on one round's
-candidates together, not on one side of the comparison.  Targets:
+spread (min..max): a burst of load on a shared machine lands on the candidates of
+one step together (milliseconds apart), not on one side of the comparison.  Targets:
 ``orders_cost_ratio`` (full / floor) <= 3.0; ``*_vs_best_peer_ratio``
 (project / fastest faithful peer in the same round) < 1.0.
 
@@ -35,8 +35,9 @@ from bench import peers, variants
 from pipelines import generator, validation
 
 EVENTS_PER_TYPE = 20_000  # per candidate per round
-ROUNDS = 21  # kept rounds; one more runs first as a warm-up
+ROUNDS = 41  # kept rounds; one more runs first as a warm-up
 WARMUP_ROUNDS = 1
+SLICES = 10  # steps per round; each candidate runs on EVENTS_PER_TYPE / SLICES events per step
 
 
 class _Message:
@@ -62,19 +63,40 @@ def _payloads(n: int, now: datetime) -> dict[str, list[bytes]]:
     return {k: v[:n] for k, v in out.items()}
 
 
-def interleaved(candidates: dict[str, Callable[[], None]], rounds: int, warmup: int) -> dict[str, list[float]]:
-    """CPU seconds of every candidate in each kept round; within a round they run back to back, order rotating."""
+def interleaved(
+    candidates: dict[str, Callable[[int, int], None]], n: int, rounds: int, warmup: int, slices: int = 1
+) -> dict[str, list[float]]:
+    """CPU seconds of every candidate over the ``n`` events, in each kept round.
+
+    Each candidate is called with the bounds ``(lo, hi)`` of one slice of the events; all
+    candidates run on a slice back to back before the next slice, the order rotating at every
+    step, so two sides of a ratio are never more than a slice apart in time.  The collector is off
+    while timing and runs between steps (as ``timeit`` does), so no candidate pays for another's
+    garbage.
+    """
     names = list(candidates)
+    bounds = [(n * i // slices, n * (i + 1) // slices) for i in range(slices)]
     kept: dict[str, list[float]] = {name: [] for name in names}
-    for r in range(warmup + rounds):
-        shift = r % len(names)
-        for name in names[shift:] + names[:shift]:
-            gc.collect()
-            started = time.process_time()
-            candidates[name]()
-            elapsed = time.process_time() - started
+    step = 0
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for r in range(warmup + rounds):
+            total = dict.fromkeys(names, 0.0)
+            for lo, hi in bounds:
+                shift = step % len(names)
+                step += 1
+                for name in names[shift:] + names[:shift]:
+                    started = time.process_time()
+                    candidates[name](lo, hi)
+                    total[name] += time.process_time() - started
+                gc.collect()
             if r >= warmup:
-                kept[name].append(elapsed)
+                for name in names:
+                    kept[name].append(total[name])
+    finally:
+        if was_enabled:
+            gc.enable()
     return kept
 
 
@@ -94,29 +116,29 @@ def measure(pipeline: str, payloads: list[bytes], now: datetime, rounds: int = R
     # Distinct publish times per message, as Pub/Sub gives them; one ingest time per call site, as the DoFn.
     messages = [_Message(p, str(i), now - timedelta(microseconds=i)) for i, p in enumerate(payloads)]
 
-    def floor() -> None:
-        for p in payloads:
+    def floor(lo: int, hi: int) -> None:
+        for p in payloads[lo:hi]:
             loads(p)
 
-    def full() -> None:
-        for m in messages:
+    def full(lo: int, hi: int) -> None:
+        for m in messages[lo:hi]:
             to_row(validate(m.data, now), m, now)
 
-    def project() -> None:
-        for p in payloads:
+    def project(lo: int, hi: int) -> None:
+        for p in payloads[lo:hi]:
             validate(p, now)
 
-    def peer_run(peer_validate: Callable[[bytes, datetime], object]) -> Callable[[], None]:
-        def run() -> None:
-            for p in payloads:
+    def peer_run(peer_validate: Callable[[bytes, datetime], object]) -> Callable[[int, int], None]:
+        def run(lo: int, hi: int) -> None:
+            for p in payloads[lo:hi]:
                 peer_validate(p, now)
 
         return run
 
     candidates = {"floor": floor, "full": full, "project": project}
     candidates |= {peer.name: peer_run(peer.validate) for peer in faithful}
-    t = interleaved(candidates, rounds, WARMUP_ROUNDS)
     n = len(payloads)
+    t = interleaved(candidates, n, rounds, WARMUP_ROUNDS, SLICES)
     out: dict[str, dict] = {
         "cost": spread([f / b for f, b in zip(t["full"], t["floor"], strict=True)]),
         "events_per_s": {"median": n / statistics.median(t["full"])},

@@ -10,17 +10,24 @@ from bench import peers, pipelines_bench
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
 
 
-def test_rounds_interleave_with_a_rotating_order_and_drop_the_warm_up() -> None:
-    calls: list[str] = []
-    candidates = {name: (lambda name=name: calls.append(name)) for name in ("floor", "full", "peer")}
-    kept = pipelines_bench.interleaved(candidates, rounds=3, warmup=1)
-    assert calls == [
-        *("floor", "full", "peer"),  # warm-up round, not kept
+def test_rounds_interleave_slice_by_slice_with_a_rotating_order_and_drop_the_warm_up() -> None:
+    calls: list[tuple[str, int, int]] = []
+    candidates = {name: (lambda lo, hi, name=name: calls.append((name, lo, hi))) for name in ("floor", "full", "peer")}
+    kept = pipelines_bench.interleaved(candidates, n=10, rounds=2, warmup=1, slices=2)
+    order = [name for name, _, _ in calls]
+    assert order == [
+        *("floor", "full", "peer"),  # warm-up round (slices 1 and 2), not kept
         *("full", "peer", "floor"),
-        *("peer", "floor", "full"),
+        *("peer", "floor", "full"),  # kept round 1
         *("floor", "full", "peer"),
+        *("full", "peer", "floor"),  # kept round 2
+        *("peer", "floor", "full"),
     ]
-    assert {name: len(times) for name, times in kept.items()} == {"floor": 3, "full": 3, "peer": 3}
+    # every candidate sees the same slice in a step, and a round covers all events once
+    assert [(lo, hi) for _, lo, hi in calls] == [(0, 5)] * 3 + [(5, 10)] * 3 + [(0, 5)] * 3 + [(5, 10)] * 3 + [
+        (0, 5)
+    ] * 3 + [(5, 10)] * 3
+    assert {name: len(times) for name, times in kept.items()} == {"floor": 2, "full": 2, "peer": 2}
 
 
 def test_spread_is_the_median_and_the_extremes_of_the_per_round_ratios() -> None:
