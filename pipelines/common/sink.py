@@ -252,12 +252,12 @@ class WriteRows(beam.DoFn):
             transport.close()
 
     def flush(self) -> None:
+        """Send the buffer: one request, since :meth:`_add` flushes before it would outgrow one."""
         rows, encoded = self.rows, self.encoded
         self.rows, self.encoded, self.buffered_bytes = [], [], 0
-        sizes = [storage_write.framed_size(len(e)) for e in encoded]
-        for batch in storage_write.plan_requests(sizes, self.writer.row_budget, write_limits.MAX_ROWS_PER_REQUEST):
-            refused = self.send(self.writer, [encoded[i] for i in batch])
-            self.refused.extend((rows[batch[i]], why) for i, why in refused.items())
+        if encoded:
+            refused = self.send(self.writer, encoded)
+            self.refused.extend((rows[i], why) for i, why in refused.items())
 
     def flush_refused(self) -> None:
         """Refused rows -> chunked ``sink_rejected`` dead letters; refused dead letters fail the bundle."""
