@@ -20,7 +20,7 @@ from typing import Any
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import Message
 
-from pipelines import contracts
+from pipelines import contracts, validation
 
 _F = descriptor_pb2.FieldDescriptorProto
 _PROTO_TYPES = {
@@ -140,7 +140,7 @@ def _scalar(f: contracts.Field, value: Any) -> Any:
 def timestamp_micros(value: Any) -> int:
     """RFC 3339 text (what rows carry) or a datetime -> microseconds since the epoch."""
     if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        value = validation.parse_timestamp(value)
     if isinstance(value, datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
