@@ -61,6 +61,7 @@ DRAIN_REQUESTED = "drain_requested"  # waiting for the job to end (DRAINED), or 
 UPDATE_REQUESTED = "update_requested"  # waiting for UPDATED (replacement adopted), or the deadline
 CANCEL_REQUESTED = "cancel_requested"  # deadline passed: cancelled, attempt n+1 claimed
 RELAUNCHING = "relaunching"  # the job ended: attempt n+1 claimed
+WAITING_STEPS = (DRAIN_REQUESTED, UPDATE_REQUESTED)  # a request was sent; the job's answer is awaited
 # Heal actions the handler performs after the commit.
 DRAIN, CANCEL, UPDATE = "drain", "cancel", "update"
 
@@ -86,6 +87,10 @@ class Heal:
         if not doc:
             return None
         return cls(**{f.name: doc.get(f.name) for f in dataclasses.fields(cls)})
+
+    def request(self, kind: str) -> HealAction:
+        """The request of ``kind`` (drain, cancel, update) this heal owes Dataflow for its stalled job."""
+        return HealAction(kind, self.job_id, self.job_name, self.incident_id)
 
 
 @dataclass(frozen=True)
@@ -392,7 +397,7 @@ def _relaunch_claim(
     claim = PendingAttempt(attempt, pipeline.job_name(attempt), heal.job_id, event_id)
     new_heal = dataclasses.replace(heal, step=step, trigger_event=event_id)
     new = dataclasses.replace(state, attempt=attempt, handled_job_id=heal.job_id, pending=claim, heal=new_heal)
-    action = HealAction(CANCEL, heal.job_id, heal.job_name, heal.incident_id) if step == CANCEL_REQUESTED else None
+    action = heal.request(CANCEL) if step == CANCEL_REQUESTED else None
     return Decision(
         RELAUNCHED,
         f"{why}; heal of incident {heal.incident_id}: relaunch as {claim.job_name}",
@@ -434,7 +439,7 @@ def _escalation(state: PipelineState, pipeline: PipelineConfig, event_id: str, n
             HEALING,
             f"update did not replace job {heal.job_id}: {late}; draining it instead",
             state=dataclasses.replace(state, heal=new_heal),
-            action=HealAction(DRAIN, heal.job_id, heal.job_name, heal.incident_id),
+            action=heal.request(DRAIN),
             incident_id=heal.incident_id,
             incident_record={"heal_step": DRAIN_REQUESTED},
             incident_step={"step": DRAIN_REQUESTED, "time": now, "job_id": heal.job_id, "why": "update deadline"},
@@ -488,24 +493,18 @@ def decide_incident(
         pending = state.pending
         if pending.trigger_event == incident.event_id:
             cancel = heal is not None and heal.step == CANCEL_REQUESTED and heal.job_id == pending.failed_job_id
-            action = HealAction(CANCEL, heal.job_id, heal.job_name, heal.incident_id) if cancel and heal else None
+            action = heal.request(CANCEL) if cancel and heal else None
             why = f"redelivery: resuming attempt {pending.attempt} ({pending.job_name})"
             return Decision(DUPLICATE, why, launch=pending, action=action, incident_id=iid)
         return Decision(IGNORED_STALE, f"a relaunch ({pending.job_name}) is pending: nothing done", incident_id=iid)
     if heal is not None:
-        if (
-            heal.incident_id == iid
-            and heal.trigger_event == incident.event_id
-            and heal.step
-            in (
-                DRAIN_REQUESTED,
-                UPDATE_REQUESTED,
-            )
-        ):
+        if heal.incident_id == iid and heal.trigger_event == incident.event_id and heal.step in WAITING_STEPS:
             kind = DRAIN if heal.step == DRAIN_REQUESTED else UPDATE
-            action = HealAction(kind, heal.job_id, heal.job_name, heal.incident_id)
             return Decision(
-                DUPLICATE, f"redelivery: re-requesting {kind} of job {heal.job_id}", action=action, incident_id=iid
+                DUPLICATE,
+                f"redelivery: re-requesting {kind} of job {heal.job_id}",
+                action=heal.request(kind),
+                incident_id=iid,
             )
         return Decision(
             DUPLICATE,
@@ -594,7 +593,7 @@ def decide_incident(
         why,
         state=new,
         budget_reset=reset,
-        action=HealAction(UPDATE if update else DRAIN, heal.job_id, heal.job_name, iid),
+        action=heal.request(UPDATE if update else DRAIN),
         incident_id=iid,
         incident_record={**record, "decision": HEALING, "reason": why, "heal_step": step, "deadline": heal.deadline},
         incident_step={"step": step, "time": now, "job_id": heal.job_id},
@@ -620,15 +619,13 @@ def decide_status(
         return decide(state, status, pipeline, seen_final=seen_final)
     if state.pending is None and status.job_id == heal.job_id == state.current_job_id:
         ends = status.terminal and status.state != UPDATED and state.last_state not in TERMINAL_STATES
-        if ends and heal.step in (DRAIN_REQUESTED, UPDATE_REQUESTED):
+        if ends and heal.step in WAITING_STEPS:
             recorded = _record(state, status)
             return _relaunch_claim(recorded, pipeline, heal, status.event_id, RELAUNCHING, f"job {status.state}", now)
     if state.pending is not None and heal.step == CANCEL_REQUESTED and state.pending.trigger_event == status.event_id:
         pending = state.pending
         why = f"redelivery: resuming the cancel of {heal.job_id} and attempt {pending.attempt}"
-        return Decision(
-            DUPLICATE, why, launch=pending, action=HealAction(CANCEL, heal.job_id, heal.job_name, heal.incident_id)
-        )
+        return Decision(DUPLICATE, why, launch=pending, action=heal.request(CANCEL))
     # An event that shows the stalled job ending (e.g. UPDATED) is that job's answer: never escalate on it.
     ending = status.job_id == heal.job_id and status.terminal
     escalated = None if ending else _escalation(state, pipeline, status.event_id, now)
