@@ -119,19 +119,25 @@ class Launcher:
         API errors propagate unchanged so that the event is redelivered.
         """
         try:
-            request = dataflow.LaunchFlexTemplateRequest(
-                project_id=self.config.project,
-                location=self.config.region,
-                launch_parameter=launch_parameter(pipeline, job_name),
-            )
-            response = self.flex.launch_flex_template(request=request, retry=None, timeout=LAUNCH_TIMEOUT_SECONDS)
-            return LaunchedJob(response.job.id, response.job.name or job_name)
+            return self._launch_flex(pipeline, job_name, update=False)
         except gexc.AlreadyExists:
             existing = self.find_by_name(job_name, active_only=True)
             if existing is None:
                 raise TransientLaunchError(f"{job_name} reported as active but not listed yet") from None
             return existing
-        except TRANSIENT:
+
+    def _launch_flex(self, pipeline: PipelineConfig, job_name: str, *, update: bool) -> LaunchedJob:
+        """One LaunchFlexTemplate call. ALREADY_EXISTS and transient errors propagate unchanged; every
+        other refusal, and a launch parameter that does not parse, is a :class:`PermanentLaunchError`."""
+        try:
+            param = launch_parameter(pipeline, job_name)
+            param.update = update
+            request = dataflow.LaunchFlexTemplateRequest(
+                project_id=self.config.project, location=self.config.region, launch_parameter=param
+            )
+            response = self.flex.launch_flex_template(request=request, retry=None, timeout=LAUNCH_TIMEOUT_SECONDS)
+            return LaunchedJob(response.job.id, response.job.name or job_name)
+        except (gexc.AlreadyExists, *TRANSIENT):
             raise
         except gexc.GoogleAPICallError as exc:
             raise PermanentLaunchError(f"{type(exc).__name__}: {exc.message}") from exc
@@ -171,15 +177,4 @@ class Launcher:
         """
         if self.job_state(old_job_id) != "JOB_STATE_RUNNING":
             return None
-        param = launch_parameter(pipeline, job_name)
-        param.update = True
-        request = dataflow.LaunchFlexTemplateRequest(
-            project_id=self.config.project, location=self.config.region, launch_parameter=param
-        )
-        try:
-            response = self.flex.launch_flex_template(request=request, retry=None, timeout=LAUNCH_TIMEOUT_SECONDS)
-        except TRANSIENT:
-            raise
-        except gexc.GoogleAPICallError as exc:
-            raise PermanentLaunchError(f"{type(exc).__name__}: {exc.message}") from exc
-        return LaunchedJob(response.job.id, response.job.name or job_name)
+        return self._launch_flex(pipeline, job_name, update=True)
