@@ -151,9 +151,7 @@ class LocalJobRunner:
         """Kill the job's whole process group with SIGKILL: a crash, reported as JOB_STATE_FAILED."""
         job = self.jobs[job_id]
         job.killed_at = time.monotonic()
-        if job.process.proc is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(job.process.proc.pid, signal.SIGKILL)
+        _kill_group(job)
         return job
 
     def freeze(self, job_id: str, timeout: float = 10.0) -> LocalJob:
@@ -196,9 +194,8 @@ class LocalJobRunner:
         if job is None:
             return
         job.stopping = True
-        if job.frozen_at is not None and job.process.proc is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(job.process.proc.pid, signal.SIGKILL)
+        if job.frozen_at is not None:
+            _kill_group(job)
         job.process.stop(timeout=5)
         job.done.wait(10)
 
@@ -224,9 +221,8 @@ class LocalJobRunner:
             jobs = list(self.jobs.values())
         for job in jobs:
             job.stopping = True
-            if job.frozen_at is not None and job.process.proc is not None:  # SIGTERM cannot reach it
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(job.process.proc.pid, signal.SIGKILL)
+            if job.frozen_at is not None:  # SIGTERM cannot reach it
+                _kill_group(job)
         for job in jobs:
             job.process.stop(timeout=5)
             job.done.wait(5)
@@ -281,6 +277,13 @@ class LocalJobRunner:
         except Exception as exc:  # the events topic may be gone during shutdown
             if not self._closed:
                 print(f"could not publish {state} for {job.job_name}: {exc}", file=sys.stderr)
+
+
+def _kill_group(job: LocalJob) -> None:
+    """SIGKILL the job's whole process group (it also ends a stopped, stalled one)."""
+    if job.process.proc is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(job.process.proc.pid, signal.SIGKILL)
 
 
 def _group_stopped(pgid: int) -> bool:
